@@ -1,0 +1,143 @@
+"""The on-disk cache of generated modules.
+
+Each compiled graph is one Python module ``symgrad_<key>.py`` plus a metadata file
+``symgrad_<key>.json``, in ``$SYMGRAD_CACHE_DIR`` (default: the user cache dir). Files are written
+atomically (temp file + rename) and the metadata, written last, holds a hash of the source: a
+half-written or corrupt entry fails the check and is rebuilt instead of crashing. Modules are
+imported by name and registered in ``sys.modules`` before they run, which Numba's
+``cache=True`` needs to find its machine code again in a new process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import sys
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+PREFIX = "symgrad_"
+
+
+def cache_dir() -> Path:
+    """The cache folder (created on first use)."""
+    env = os.environ.get("SYMGRAD_CACHE_DIR")
+    if env:
+        path = Path(env)
+    else:
+        import platformdirs
+
+        path = Path(platformdirs.user_cache_dir("symgrad"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@lru_cache(maxsize=1)
+def library_fingerprint() -> str:
+    """Hash of symgrad's own sources and the versions that shape generated code."""
+    import numba
+    import numpy
+    import sympy
+
+    h = hashlib.sha256()
+    h.update(
+        f"{sys.version_info[:3]}|{numba.__version__}|{numpy.__version__}|{sympy.__version__}".encode()
+    )
+    root = Path(__file__).resolve().parent.parent
+    for folder in ("ir", "compiler", "codegen", "symgrad"):
+        base = root / folder
+        if not base.is_dir():
+            continue
+        for path in sorted(base.rglob("*.py")):
+            h.update(path.name.encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def make_key(*parts: str) -> str:
+    h = hashlib.sha256()
+    h.update(library_fingerprint().encode())
+    for p in parts:
+        h.update(b"\0")
+        h.update(p.encode())
+    return h.hexdigest()[:40]
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _paths(key: str) -> tuple[Path, Path]:
+    base = cache_dir()
+    return base / f"{PREFIX}{key}.py", base / f"{PREFIX}{key}.json"
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _import(key: str, path: Path):
+    name = f"{PREFIX}{key}"
+    module = sys.modules.get(name)
+    if module is not None:
+        return module
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
+def load(key: str):
+    """``(module, metadata)`` for a valid cache entry, else ``None`` (a bad entry is removed)."""
+    src_path, meta_path = _paths(key)
+    if not meta_path.exists() or not src_path.exists():
+        return None
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        source = src_path.read_text(encoding="utf-8")
+        if meta.get("source_sha256") != _sha(source):
+            raise ValueError("source hash mismatch")
+        module = _import(key, src_path)
+    except Exception:
+        evict(key)
+        return None
+    return module, meta
+
+
+def store(key: str, source: str, meta: dict):
+    """Write an entry atomically and import it: returns ``(module, metadata)``."""
+    src_path, meta_path = _paths(key)
+    meta = dict(meta, source_sha256=_sha(source), key=key)
+    _atomic_write(src_path, source)
+    _atomic_write(meta_path, json.dumps(meta, indent=1, sort_keys=True))
+    sys.modules.pop(f"{PREFIX}{key}", None)
+    return _import(key, src_path), meta
+
+
+def evict(key: str) -> None:
+    """Remove an entry and Numba's machine code for it."""
+    src_path, meta_path = _paths(key)
+    sys.modules.pop(f"{PREFIX}{key}", None)
+    for p in (src_path, meta_path):
+        p.unlink(missing_ok=True)
+    pycache = src_path.parent / "__pycache__"
+    if pycache.is_dir():
+        for p in pycache.glob(f"{PREFIX}{key}*"):
+            p.unlink(missing_ok=True)

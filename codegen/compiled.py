@@ -1,0 +1,334 @@
+"""The ``Compiled`` object: argument handling, shape checks and calls into the generated module.
+
+Argument order, shapes and checks are precomputed when the object is built; a call does no SymPy
+work and makes exactly one Numba call.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+
+import numpy as np
+import sympy as sp
+
+from ..ir.errors import InputError, ShapeError
+
+
+def _shape_str(shape) -> str:
+    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+class Compiled:
+    """A compiled SymPy expression with its value, gradient and JVP functions.
+
+    Built by :func:`symgrad.compile`; see there for an example.
+
+    Attributes
+    ----------
+    inputs : list
+        The input symbols, in positional order (``wrt`` first, then the others by name).
+    wrt : list
+        The symbols gradients are taken with respect to, in the order gradients are returned.
+    source : str
+        The generated Numba module source.
+    dtype : str
+        ``"float64"`` or ``"float32"``.
+    """
+
+    def __init__(
+        self,
+        module,
+        meta: dict,
+        symbols: list | None = None,
+        variant_factory: Callable | None = None,
+    ):
+        self._module = module
+        self.meta = meta
+        self.dtype = meta["dtype"]
+        self._np_dtype = np.dtype(self.dtype)
+        self._scalar = float if self.dtype == "float64" else np.float32
+        self._names = [i["name"] for i in meta["inputs"]]
+        self._shapes = [tuple(_parse_dim(d) for d in i["shape"]) for i in meta["inputs"]]
+        self._is_matrix = [bool(i["is_matrix"]) for i in meta["inputs"]]
+        self._wrt = list(meta["wrt"])
+        self._out_shapes = [tuple(_parse_dim(d) for d in s) for s in meta["out_shapes"]]
+        self._n_aux = len(self._out_shapes) - 1
+        self._variant_factory = variant_factory
+        self._variants: dict = {}
+        if symbols is None:
+            symbols = [
+                sp.MatrixSymbol(n, *s) if m else sp.Symbol(n)
+                for n, s, m in zip(self._names, self._shapes, self._is_matrix)
+            ]
+        self.inputs = list(symbols)
+        self.wrt = [self.inputs[i] for i in self._wrt]
+        self._index = {n: k for k, n in enumerate(self._names)}
+        self._all_scalar = not any(self._is_matrix)
+        n = len(self._names)
+        self._getter = operator.itemgetter(*self._names) if n > 1 else None
+        self._fast = self._all_scalar and self.dtype == "float64" and n > 0
+        self._fn = {name: getattr(module, name) for name in meta["functions"]}
+        self._vg = self._fn.get("value_and_grad")
+
+    # -- generated functions -------------------------------------------------------------------
+    @property
+    def source(self) -> str:
+        """The generated Numba source, as text."""
+        import inspect
+
+        return inspect.getsource(self._module)
+
+    @property
+    def forward(self):
+        """Numba function ``forward(*inputs) -> (value, tape)`` usable from ``@njit`` code."""
+        return self._fn["forward"]
+
+    @property
+    def backward(self):
+        """Numba function ``backward(*inputs, *tape, seed) -> grads`` usable from ``@njit`` code."""
+        return self._fn["backward"]
+
+    # -- argument handling ---------------------------------------------------------------------
+    def _collect(self, args, kwargs) -> list:
+        if len(args) == 1 and isinstance(args[0], dict):
+            mapping = {}
+            for k, v in args[0].items():
+                mapping[k if isinstance(k, str) else getattr(k, "name", str(k))] = v
+            mapping.update(kwargs)
+        elif args:
+            if len(args) != len(self._names):
+                raise InputError(
+                    f"expected {len(self._names)} positional inputs ({', '.join(self._names)}), "
+                    f"got {len(args)}"
+                )
+            mapping = dict(zip(self._names, args))
+            mapping.update(kwargs)
+        else:
+            mapping = kwargs
+        unknown = [k for k in mapping if k not in self._index]
+        if unknown:
+            raise InputError(
+                f"unknown input {', '.join(map(repr, unknown))}; expected {', '.join(self._names)}"
+            )
+        missing = [n for n in self._names if n not in mapping]
+        if missing:
+            raise InputError(f"missing input {', '.join(map(repr, missing))}")
+        return [mapping[n] for n in self._names]
+
+    def _convert(self, name: str, value):
+        if isinstance(value, (float, int)) and not isinstance(value, bool):
+            return self._scalar(value)
+        try:
+            arr = np.asarray(value)
+        except Exception as exc:  # pragma: no cover - exotic objects
+            raise InputError(f"input {name!r} is not numeric: {exc}") from None
+        if arr.dtype.kind not in "biuf":
+            raise InputError(
+                f"input {name!r} is not numeric: got {type(value).__name__} of dtype {arr.dtype}"
+            )
+        if arr.ndim == 0:
+            return self._scalar(arr)
+        return np.ascontiguousarray(arr, dtype=self._np_dtype)
+
+    def _prepare(self, args, kwargs):
+        """Converted values and bound dimensions, or a vectorised variant to use instead."""
+        values = [self._convert(n, v) for n, v in zip(self._names, self._collect(args, kwargs))]
+        dims: dict = {}
+        scalar_arrays = []
+        for k, (name, shape, v) in enumerate(zip(self._names, self._shapes, values)):
+            if not self._is_matrix[k]:
+                if isinstance(v, np.ndarray):
+                    scalar_arrays.append(k)
+                continue
+            if not isinstance(v, np.ndarray) or v.ndim != len(shape):
+                got = np.shape(v)
+                raise ShapeError(
+                    f"input {name!r} expected shape {_shape_str(shape)}, got {_shape_str(got)}"
+                )
+            for axis, (want, got) in enumerate(zip(shape, v.shape)):
+                if isinstance(want, int):
+                    if want != got:
+                        raise ShapeError(
+                            f"input {name!r} expected shape {_shape_str(shape)}, "
+                            f"got {_shape_str(v.shape)}"
+                        )
+                elif want.is_Symbol:
+                    bound = dims.get(want)
+                    if bound is None:
+                        dims[want] = (got, name)
+                    elif bound[0] != got:
+                        raise ShapeError(
+                            f"dimension {want} is {bound[0]} from input {bound[1]!r} but {got} "
+                            f"from input {name!r} (axis {axis})"
+                        )
+        for want in {d for s in self._shapes for d in s if not isinstance(d, int)}:
+            if not want.is_Symbol:
+                env = {s: b[0] for s, b in dims.items()}
+                expected = int(want.xreplace(env))
+                self._check_expr_dim(want, expected, values)
+        return values, dims, scalar_arrays
+
+    def _check_expr_dim(self, want, expected, values):  # pragma: no cover - rare
+        for name, shape, v in zip(self._names, self._shapes, values):
+            for axis, d in enumerate(shape):
+                if d == want and v.shape[axis] != expected:
+                    raise ShapeError(
+                        f"input {name!r} axis {axis} should be {want} = {expected}, "
+                        f"got {v.shape[axis]}"
+                    )
+
+    def _seed(self, seed, dims):
+        shape = tuple(
+            d if isinstance(d, int) else int(d.xreplace({s: b[0] for s, b in dims.items()}))
+            for d in self._out_shapes[0]
+        )
+        if not shape:
+            try:
+                return self._scalar(seed)
+            except (TypeError, ValueError):
+                raise ShapeError(
+                    f"seed must be a scalar for a scalar output, got {seed!r}"
+                ) from None
+        arr = np.ascontiguousarray(np.broadcast_to(np.asarray(seed, dtype=self._np_dtype), shape))
+        return arr
+
+    # -- public calls --------------------------------------------------------------------------
+    def __call__(self, *args, **kwargs):
+        """Value (a tuple ``(value, aux...)`` when compiled with auxiliary outputs)."""
+        values, dims, vec = self._prepare(args, kwargs)
+        if vec:
+            return self._vectorised("value", values, vec)
+        return self._fn["value"](*values)
+
+    def value_and_grad(self, *args, seed=None, **kwargs):
+        """``(value, grads)``: ``grads`` is a tuple in ``wrt`` order.
+
+        ``seed`` is the output cotangent (default ones).
+        """
+        if self._fast and seed is None and not args:
+            try:
+                vals = self._getter(kwargs) if self._getter else (kwargs[self._names[0]],)
+            except KeyError:
+                vals = None
+            if vals is not None and len(kwargs) == len(self._names):
+                for v in vals:
+                    if type(v) is not float:
+                        break
+                else:
+                    return self._vg(*vals)
+        values, dims, vec = self._prepare(args, kwargs)
+        if vec:
+            return self._vectorised("value_and_grad", values, vec, seed)
+        if seed is None:
+            return self._vg(*values)
+        return self._fn["value_and_grad_seed"](*values, self._seed(seed, dims))
+
+    def grad(self, *args, seed=None, **kwargs):
+        """Gradients in ``wrt`` order (a tuple)."""
+        return self.value_and_grad(*args, seed=seed, **kwargs)[1]
+
+    def jvp(self, tangents: dict, *args, **kwargs):
+        """Forward mode: ``(value, directional derivative)`` along ``tangents``.
+
+        ``tangents`` maps (a subset of) the ``wrt`` symbols or names to arrays shaped like them;
+        the others are zero.
+        """
+        values, dims, vec = self._prepare(args, kwargs)
+        if vec:
+            return self._vectorised("jvp", values, vec, tangents=tangents)
+        ts = self._tangents(tangents, values)
+        return self._fn["jvp"](*values, *ts)
+
+    def _tangents(self, tangents, values):
+        by_name = {}
+        for k, v in (tangents or {}).items():
+            by_name[k if isinstance(k, str) else getattr(k, "name", str(k))] = v
+        wrt_names = [self._names[i] for i in self._wrt]
+        unknown = [k for k in by_name if k not in wrt_names]
+        if unknown:
+            raise InputError(
+                f"tangent for {unknown[0]!r}, which is not in wrt ({', '.join(wrt_names)})"
+            )
+        out = []
+        for i in self._wrt:
+            name = self._names[i]
+            ref = values[i]
+            t = by_name.get(name, 0.0)
+            if isinstance(ref, np.ndarray):
+                t = np.ascontiguousarray(np.broadcast_to(np.asarray(t, self._np_dtype), ref.shape))
+            else:
+                t = self._scalar(t)
+            out.append(t)
+        return out
+
+    # -- scalar symbols given arrays -----------------------------------------------------------
+    def _vectorised(self, kind, values, vec, seed=None, tangents=None):
+        if not self._all_scalar or self._variant_factory is None:
+            name = self._names[vec[0]]
+            raise ShapeError(
+                f"input {name!r} is a scalar symbol but got an array of shape "
+                f"{_shape_str(values[vec[0]].shape)}; arrays for scalar symbols are supported "
+                "only in expressions without matrices"
+            )
+        shapes = [values[k].shape for k in vec]
+        try:
+            full = np.broadcast_shapes(*shapes)
+        except ValueError:
+            detail = ", ".join(f"{self._names[k]}: {_shape_str(s)}" for k, s in zip(vec, shapes))
+            raise ShapeError(f"input arrays do not broadcast together ({detail})") from None
+        pattern = tuple(vec)
+        variant = self._variants.get(pattern)
+        if variant is None:
+            variant = self._variant_factory({self._names[k] for k in vec})
+            self._variants[pattern] = variant
+        flat = list(values)
+        for k in vec:
+            v = values[k]
+            flat[k] = v.reshape(-1) if v.shape == full else np.broadcast_to(v, full).reshape(-1)
+        if kind == "value":
+            out = variant._fn["value"](*flat)
+            return _reshape_tree(out, full)
+        if kind == "jvp":
+            ts = variant._tangents(tangents, flat)
+            out = variant._fn["jvp"](*flat, *ts)
+            return _reshape_tree(out, full)
+        if seed is None:
+            value, grads = variant._fn["value_and_grad"](*flat)
+        else:
+            s = np.ascontiguousarray(np.broadcast_to(np.asarray(seed, self._np_dtype), full))
+            value, grads = variant._fn["value_and_grad_seed"](*flat, s.reshape(-1))
+        shaped = []
+        for g, i in zip(grads, self._wrt):
+            v = values[i]
+            if not isinstance(v, np.ndarray):
+                shaped.append(g)
+                continue
+            g = g.reshape(full)
+            if v.shape != full:
+                lead = len(full) - v.ndim
+                axes = tuple(range(lead)) + tuple(
+                    lead + a for a, d in enumerate(v.shape) if d == 1 and full[lead + a] != 1
+                )
+                g = g.sum(axis=axes, keepdims=True).reshape(v.shape)
+            shaped.append(g)
+        return _reshape_tree(value, full), tuple(shaped)
+
+    def __repr__(self) -> str:
+        names = ", ".join(self._names)
+        wrt = ", ".join(self._names[i] for i in self._wrt)
+        return f"<symgrad.Compiled ({names}) wrt ({wrt}) {self.dtype}>"
+
+
+def _reshape_tree(out, shape):
+    if isinstance(out, tuple):
+        return tuple(_reshape_tree(o, shape) for o in out)
+    if isinstance(out, np.ndarray) and out.ndim == 1:
+        return out.reshape(shape)
+    return out
+
+
+def _parse_dim(d):
+    if isinstance(d, int):
+        return d
+    return sp.sympify(d)

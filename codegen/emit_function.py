@@ -1,0 +1,206 @@
+"""Emit one Numba function for a program: parameters, scheduled units, and a return value.
+
+Every node gets a sanitised name (``t<k>``); user symbol names never appear in the source.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from ..ir.errors import UnsupportedExpressionError
+from ..ir.node import Node
+from ..ir.ops_elementwise import ElementwiseOp
+from ..ir.ops_source import const_op
+from .printer import ScalarPrinter
+from .schedule import schedule
+
+
+class FunctionEmitter:
+    """Collects the body of one generated function.
+
+    Parameters
+    ----------
+    dtype
+        ``"float64"`` or ``"float32"``.
+    constants
+        Module-wide typed constant table shared with :class:`ScalarPrinter`.
+    """
+
+    def __init__(self, dtype: str, constants: dict):
+        self.dtype = dtype
+        self.constants = constants
+        self.lines: list[str] = []
+        self.names: dict[int, str] = {}
+        self.dims: dict[sp.Symbol, str] = {}
+        self.counter = 0
+
+    # -- helpers used by emitters ----------------------------------------------------------------
+    def fresh(self, prefix: str = "t") -> str:
+        self.counter += 1
+        return f"{prefix}{self.counter}"
+
+    def emit(self, line: str, indent: int = 1) -> None:
+        self.lines.append("    " * indent + line)
+
+    def number(self, value) -> str:
+        return ScalarPrinter({}, self.dtype, self.constants).number(value)
+
+    def dim(self, d) -> str:
+        if isinstance(d, int):
+            return str(d)
+        missing = d.free_symbols - set(self.dims)
+        if missing:
+            raise UnsupportedExpressionError(f"dimension {d} cannot be bound from any array input")
+        return "(" + sp.pycode(d.xreplace({s: sp.Symbol(v) for s, v in self.dims.items()})) + ")"
+
+    def shape(self, shape) -> str:
+        dims = [self.dim(d) for d in shape]
+        return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
+
+    def dim_value(self, symbol) -> str:
+        return f"_F({self.dim(symbol)})"
+
+    def name(self, node: Node) -> str:
+        got = self.names.get(id(node))
+        if got is not None:
+            return got
+        if node.op is const_op and node.ndim == 0:
+            return self.number(node.attr("value"))
+        raise KeyError(f"internal: {node!r} used before it was emitted")
+
+    def value_at(self, node: Node, loop_shape: tuple, idx: list[str]) -> str:
+        """Source reading ``node`` at loop index ``idx`` of a loop over ``loop_shape``."""
+        if node.op is const_op:
+            return self.number(node.attr("value"))
+        name = self.name(node)
+        if node.ndim == 0:
+            return name
+        offset = len(loop_shape) - node.ndim
+        parts = []
+        for k, d in enumerate(node.shape):
+            axis = offset + k
+            parts.append("0" if d == 1 and loop_shape[axis] != 1 else idx[axis])
+        return f"{name}[{', '.join(parts)}]"
+
+    def printer(self, names: dict) -> ScalarPrinter:
+        return ScalarPrinter(names, self.dtype, self.constants)
+
+    def open_loops(self, shape: tuple, indent: int = 1) -> tuple[list[str], int]:
+        idx = []
+        for d in shape:
+            v = self.fresh("i")
+            self.emit(f"for {v} in range({self.dim(d)}):", indent)
+            idx.append(v)
+            indent += 1
+        return idx, indent
+
+    # -- elementwise ---------------------------------------------------------------------------
+    def scalar_expr(self, node: Node, arg_source) -> str:
+        op: ElementwiseOp = node.op
+        names = {op.args[k]: arg_source(i) for k, i in enumerate(node.inputs)}
+        return self.printer(names).print(op.body)
+
+    def emit_scalar_elementwise(self, node: Node) -> None:
+        name = f"t{node.uid}"
+        self.emit(f"{name} = {self.scalar_expr(node, self.name)}")
+        self.names[id(node)] = name
+
+    def emit_group(self, members: list[Node], outputs: list[Node]) -> None:
+        shape = members[-1].shape
+        for out in outputs:
+            name = f"t{out.uid}"
+            self.emit(f"{name} = np.empty({self.shape(out.shape)}, dtype=_F)")
+            self.names[id(out)] = name
+        idx, indent = self.open_loops(shape)
+        local: dict[int, str] = {}
+        member_ids = {id(m) for m in members}
+        loads: dict[int, str] = {}
+
+        def source(inp: Node) -> str:
+            if id(inp) in local:
+                return local[id(inp)]
+            if id(inp) in member_ids:
+                raise KeyError(f"internal: group member {inp!r} read before computed")
+            if inp.op is const_op or inp.ndim == 0:
+                return self.value_at(inp, shape, idx)
+            if id(inp) not in loads:
+                v = self.fresh("x")
+                self.emit(f"{v} = {self.value_at(inp, shape, idx)}", indent)
+                loads[id(inp)] = v
+            return loads[id(inp)]
+
+        output_ids = {id(o) for o in outputs}
+        for m in members:
+            v = f"v{m.uid}"
+            self.emit(f"{v} = {self.scalar_expr(m, source)}", indent)
+            local[id(m)] = v
+            if id(m) in output_ids:
+                self.emit(f"t{m.uid}[{', '.join(idx)}] = {v}", indent)
+
+
+def emit_function(
+    fname: str,
+    params: list[Node],
+    result,
+    dtype: str,
+    constants: dict,
+    decorator: str,
+    keep: list[Node] = (),
+) -> str:
+    """Source of one ``@njit`` function computing ``result`` from ``params``.
+
+    Parameters
+    ----------
+    params
+        Input nodes, in positional order.
+    result
+        A node, or a (nested) tuple/list of nodes, giving the structure of the return value.
+    keep
+        Extra nodes to materialise (they appear in ``result`` too).
+    """
+    from .emit_structural import emit_structural
+
+    em = FunctionEmitter(dtype, constants)
+    arg_names = []
+    for k, p in enumerate(params):
+        a = f"arg{k}"
+        arg_names.append(a)
+        em.names[id(p)] = a
+        for axis, d in enumerate(p.shape):
+            if not isinstance(d, int) and d.is_Symbol and d not in em.dims:
+                em.dims[d] = f"d{len(em.dims)}"
+                em.emit(f"{em.dims[d]} = {a}.shape[{axis}]")
+
+    flat: list[Node] = []
+
+    def collect(r):
+        if isinstance(r, (tuple, list)):
+            for x in r:
+                collect(x)
+        else:
+            flat.append(r)
+
+    collect(result)
+    units = schedule(flat, keep={id(n) for n in keep} | {id(n) for n in flat}, leaves=params)
+    for unit in units:
+        if unit.is_group:
+            em.emit_group(unit.nodes, unit.outputs)
+            continue
+        (node,) = unit.nodes
+        if id(node) in em.names:
+            continue
+        if isinstance(node.op, ElementwiseOp):
+            em.emit_scalar_elementwise(node)
+        else:
+            emit_structural(em, node)
+
+    def ret(r) -> str:
+        if isinstance(r, (tuple, list)):
+            inner = ", ".join(ret(x) for x in r)
+            return f"({inner}{',' if len(r) == 1 else ''})"
+        if r.op is const_op and r.ndim == 0:
+            return f"_F({em.number(r.attr('value'))})"
+        return em.name(r)
+
+    header = [decorator, f"def {fname}({', '.join(arg_names)}):"]
+    return "\n".join(header + em.lines + [f"    return {ret(result)}", ""])

@@ -1,0 +1,24 @@
+"""Graph rewrite passes: constant folding, simplification, stabilisation (CSE is hash-consing;
+dead code never survives because graphs are rebuilt from their outputs)."""
+
+from __future__ import annotations
+
+from ...ir.node import Node
+from .fold import drop_implicit_broadcast, fold_elementwise, fold_structural
+from .rewrite import chain, rewrite
+from .stabilize import stabilize
+
+DEFAULT_RULE = chain(fold_elementwise, fold_structural, stabilize, drop_implicit_broadcast)
+
+
+def optimize(outputs: list[Node]) -> list[Node]:
+    """Run the default rewrite rules to a fixed point (a few sweeps at most)."""
+    for _ in range(4):
+        new = rewrite(outputs, DEFAULT_RULE)
+        if all(a is b for a, b in zip(new, outputs)):
+            break
+        outputs = new
+    return outputs
+
+
+__all__ = ["optimize", "rewrite", "chain"]

@@ -1,0 +1,27 @@
+"""symgrad: SymPy expressions compiled to Numba value, gradient and JVP functions.
+
+Examples
+--------
+>>> import sympy as sp, symgrad as sg
+>>> x, y, z = sp.symbols("x y z")
+>>> f = sg.compile((x + y) * z, wrt=[x, y, z])
+>>> f.grad(x=-2.0, y=5.0, z=-4.0)
+(-4.0, -4.0, 3.0)
+"""
+
+from .api import Hessian, compile, hessian
+from .codegen.compiled import Compiled
+from .ir.errors import (
+    CacheError,
+    InputError,
+    ShapeError,
+    SymgradError,
+    UnsupportedExpressionError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "compile", "hessian", "Compiled", "Hessian", "CacheError", "InputError", "ShapeError",
+    "SymgradError", "UnsupportedExpressionError", "__version__",
+]  # fmt: skip
