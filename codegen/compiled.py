@@ -64,12 +64,16 @@ class Compiled:
         self.inputs = list(symbols)
         self.wrt = [self.inputs[i] for i in self._wrt]
         self._index = {n: k for k, n in enumerate(self._names)}
+        self._n_inputs = len(self._names)
         self._all_scalar = not any(self._is_matrix)
         n = len(self._names)
         self._getter = operator.itemgetter(*self._names) if n > 1 else None
         self._fast = self._all_scalar and self.dtype == "float64" and n > 0
         self._fn = {name: getattr(module, name) for name in meta["functions"]}
         self._vg = self._fn.get("value_and_grad")
+        # Plain-Python twins for all-float scalar calls (see codegen.module.module_source).
+        self._py_vg = getattr(module, "py_value_and_grad", None) if self._fast else None
+        self._py_value = getattr(module, "py_value", None) if self._fast else None
 
     # -- generated functions -------------------------------------------------------------------
     @property
@@ -194,29 +198,60 @@ class Compiled:
         return arr
 
     # -- public calls --------------------------------------------------------------------------
+    def _fast_values(self, args, kwargs):
+        """Input values if the call is keywords-only with exactly the inputs, all Python floats."""
+        if args or len(kwargs) != len(self._names):
+            return None
+        try:
+            vals = self._getter(kwargs) if self._getter else (kwargs[self._names[0]],)
+        except KeyError:
+            return None
+        for v in vals:
+            if type(v) is not float:
+                return None
+        return vals
+
     def __call__(self, *args, **kwargs):
         """Value (a tuple ``(value, aux...)`` when compiled with auxiliary outputs)."""
+        if self._fast:
+            vals = self._fast_values(args, kwargs)
+            if vals is not None:
+                if self._py_value is not None:
+                    try:
+                        return self._py_value(*vals)
+                    except (ArithmeticError, ValueError):
+                        pass  # CPython raises where Numba gives inf/nan: use Numba
+                return self._fn["value"](*vals)
         values, dims, vec = self._prepare(args, kwargs)
         if vec:
             return self._vectorised("value", values, vec)
         return self._fn["value"](*values)
 
-    def value_and_grad(self, *args, seed=None, **kwargs):
+    def value_and_grad(self, *args, **kwargs):
         """``(value, grads)``: ``grads`` is a tuple in ``wrt`` order.
 
-        ``seed`` is the output cotangent (default ones).
+        Pass ``seed=`` for the output cotangent (default ones). An input symbol that is itself
+        called ``seed`` must then be passed in the dict form.
         """
-        if self._fast and seed is None and not args:
+        if self._fast and not args:
+            # The per-call floor: no method calls, no conversions, for all-float keyword calls.
+            getter = self._getter
             try:
-                vals = self._getter(kwargs) if self._getter else (kwargs[self._names[0]],)
+                vals = getter(kwargs) if getter else (kwargs[self._names[0]],)
             except KeyError:
                 vals = None
-            if vals is not None and len(kwargs) == len(self._names):
+            if vals is not None and len(kwargs) == self._n_inputs:
                 for v in vals:
                     if type(v) is not float:
                         break
                 else:
+                    if self._py_vg is not None:
+                        try:
+                            return self._py_vg(*vals)
+                        except (ArithmeticError, ValueError):
+                            pass  # CPython raises where Numba gives inf/nan: use Numba
                     return self._vg(*vals)
+        seed = kwargs.pop("seed", None)
         values, dims, vec = self._prepare(args, kwargs)
         if vec:
             return self._vectorised("value_and_grad", values, vec, seed)
@@ -224,9 +259,9 @@ class Compiled:
             return self._vg(*values)
         return self._fn["value_and_grad_seed"](*values, self._seed(seed, dims))
 
-    def grad(self, *args, seed=None, **kwargs):
-        """Gradients in ``wrt`` order (a tuple)."""
-        return self.value_and_grad(*args, seed=seed, **kwargs)[1]
+    def grad(self, *args, **kwargs):
+        """Gradients in ``wrt`` order (a tuple); ``seed=`` as in :meth:`value_and_grad`."""
+        return self.value_and_grad(*args, **kwargs)[1]
 
     def jvp(self, tangents: dict, *args, **kwargs):
         """Forward mode: ``(value, directional derivative)`` along ``tangents``.

@@ -20,13 +20,32 @@ from numba import njit
 '''
 
 
+#: Programs that also get a plain-Python copy when the whole graph is scalar.
+PYTHON_COPIES = ("value", "value_and_grad")
+#: Largest scalar function (in lines) worth running in CPython rather than through Numba.
+PYTHON_COPY_MAX_LINES = 60
+
+
 def module_source(programs: list[Program], dtype: str) -> str:
-    """Source text of the module defining one ``@njit`` function per program."""
+    """Source text of the module defining one ``@njit`` function per program.
+
+    For graphs whose inputs are all scalars, ``value`` and ``value_and_grad`` also get a
+    plain-Python twin (``py_value``, ``py_value_and_grad``) from the same emitted body: a Numba
+    call costs ~1 µs of dispatch and tuple boxing, more than a few dozen float operations cost in
+    CPython, so :class:`Compiled` uses the twin for calls with Python floats only.
+    """
     constants: dict[str, str] = {}
     bodies = [
         emit_function(p.name, p.params, p.result, dtype, constants, DECORATOR, p.keep)
         for p in programs
     ]
+    all_scalar = all(not n.ndim for p in programs for n in p.params)
+    if all_scalar and dtype == "float64":
+        for p, body in zip(programs, list(bodies)):
+            lines = body.splitlines()
+            if p.name in PYTHON_COPIES and len(lines) <= PYTHON_COPY_MAX_LINES:
+                plain = "\n".join(lines[1:]).replace(f"def {p.name}(", f"def py_{p.name}(", 1)
+                bodies.append(plain + "\n")
     listing = "\n".join(f"    {p.name}({len(p.params)} arguments)" for p in programs)
     parts = [HEADER.format(listing=listing)]
     text = "\n".join(bodies)

@@ -13,6 +13,7 @@ import sympy as sp
 from sympy.codegen.cfunctions import expm1, log1p
 
 from ..ir.errors import UnsupportedExpressionError
+from ..ir.functions import logaddexp
 
 #: SymPy class -> Numba spelling; ``{0}``, ``{1}`` are the printed arguments.
 FUNCTIONS: dict[type, str] = {
@@ -57,6 +58,19 @@ def register_printer(cls: type, template: str | Callable) -> None:
         CUSTOM[cls] = template
     else:
         FUNCTIONS[cls] = template
+
+
+def _print_logaddexp(printer, expr) -> str:
+    # max + log(sum exp(a - max)): no overflow, and the largest term contributes exp(0) = 1.
+    args = [printer.print(a) for a in expr.args]
+    m = args[-1]
+    for a in reversed(args[:-1]):
+        m = f"max({a}, {m})"
+    terms = " + ".join(f"math.exp({a} - {m})" for a in args)
+    return f"({m} + math.log({terms}))"
+
+
+CUSTOM[logaddexp] = _print_logaddexp
 
 
 class ScalarPrinter:

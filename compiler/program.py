@@ -88,7 +88,8 @@ def lower_outputs(exprs, wrt, shape_overrides=None):
     lowerer = Lowerer(dims)
     if shape_overrides:
         lowerer.shape_overrides = shape_overrides
-    out_nodes = lowerer.lower_all(exprs)
+    # Optimise before differentiating: stable forward forms give stable backward forms.
+    out_nodes = optimize(lowerer.lower_all(exprs))
     for w in wrt:  # a wrt symbol that does not occur is still an input (its gradient is zero)
         lowerer.lower(w)
     ordered = _input_order(lowerer, wrt)

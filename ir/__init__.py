@@ -1,6 +1,6 @@
 """symgrad.ir: types, the hash-consed node, the op registry and graph utilities."""
 
-from . import ops_elementwise, ops_linalg, ops_reduce, ops_shape, ops_source  # noqa: F401
+from . import functions, ops_elementwise, ops_linalg, ops_reduce, ops_shape, ops_source  # noqa: F401
 from .errors import CacheError, InputError, ShapeError, SymgradError, UnsupportedExpressionError
 from .node import Node, consumers, make, toposort
 from .registry import REGISTRY, Op, get_op, register
