@@ -42,6 +42,7 @@ class Compiled:
         meta: dict,
         symbols: list | None = None,
         variant_factory: Callable | None = None,
+        programs_factory: Callable | None = None,
     ):
         self._module = module
         self.meta = meta
@@ -55,6 +56,8 @@ class Compiled:
         self._out_shapes = [tuple(_parse_dim(d) for d in s) for s in meta["out_shapes"]]
         self._n_aux = len(self._out_shapes) - 1
         self._variant_factory = variant_factory
+        self._programs_factory = programs_factory
+        self._programs = None
         self._variants: dict = {}
         if symbols is None:
             symbols = [
@@ -74,6 +77,41 @@ class Compiled:
         # Plain-Python twins for all-float scalar calls (see codegen.module.module_source).
         self._py_vg = getattr(module, "py_value_and_grad", None) if self._fast else None
         self._py_value = getattr(module, "py_value", None) if self._fast else None
+
+    # -- the graph -----------------------------------------------------------------------------
+    @property
+    def programs(self):
+        """The optimised IR programs (``ProgramSet``) behind this function.
+
+        A function loaded from the cache was never lowered; its programs are rebuilt on first
+        access (the same deterministic pipeline gives the same graph).
+        """
+        if self._programs is None:
+            if self._programs_factory is None:
+                raise AttributeError("this compiled function does not know its expression")
+            self._programs = self._programs_factory()
+        return self._programs
+
+    def program(self, name: str = "value_and_grad"):
+        """One program: ``value``, ``value_and_grad``, ``forward``, ``backward`` or ``jvp``."""
+        for p in self.programs.programs:
+            if p.name == name:
+                return p
+        raise KeyError(f"no program {name!r}; have {[p.name for p in self.programs.programs]}")
+
+    def listing(self, name: str = "value_and_grad") -> str:
+        """A readable text listing of one program's graph."""
+        from ..ir.printing import listing
+
+        p = self.program(name)
+        return listing(p.result, params=p.params)
+
+    def to_dot(self, name: str = "value_and_grad") -> str:
+        """Graphviz DOT source of one program's graph (see ``symgrad.ir.dot.render``)."""
+        from ..ir.dot import to_dot
+
+        p = self.program(name)
+        return to_dot(p.result, params=p.params)
 
     # -- generated functions -------------------------------------------------------------------
     @property

@@ -47,6 +47,21 @@ class DimValueOp(Op):
 dim_value_op = register(DimValueOp())
 
 
+#: Extra lowerings registered by other modules (e.g. ``symgrad.nn``): SymPy class -> function
+#: ``(lowerer, expr) -> Node``. Consulted along the MRO before the ``_lower_<Class>`` methods.
+LOWERINGS: dict[type, object] = {}
+
+
+def register_lowering(cls: type):
+    """Decorator registering ``fn(lowerer, expr) -> Node`` as the lowering of ``cls``."""
+
+    def deco(fn):
+        LOWERINGS[cls] = fn
+        return fn
+
+    return deco
+
+
 def dim_value(symbol: sp.Symbol) -> Node:
     return make(dim_value_op, (), (("dim", symbol),))
 
@@ -75,6 +90,11 @@ class Lowerer:
         if node is not None:
             return node
         for cls in type(expr).__mro__:
+            registered = LOWERINGS.get(cls)
+            if registered is not None:
+                node = registered(self, expr)
+                self.memo[expr] = node
+                return node
             method = getattr(self, f"_lower_{cls.__name__}", None)
             if method is not None:
                 break

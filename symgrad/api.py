@@ -134,7 +134,13 @@ def compile(  # noqa: A001 - the public name the design asks for
         shapes = {n: (VECTOR_DIM,) for n in names}
         return compile(exprs, wrt, dtype, cache_enabled=cache_enabled, _shape_overrides=shapes)
 
-    return Compiled(module, meta, symbols, variant_factory=None if overrides else variant)
+    return Compiled(
+        module,
+        meta,
+        symbols,
+        variant_factory=None if overrides else variant,
+        programs_factory=lambda: build_programs(exprs, wrt, overrides),
+    )
 
 
 class Hessian(Compiled):
