@@ -232,8 +232,14 @@ class Compiled:
                 raise ShapeError(
                     f"seed must be a scalar for a scalar output, got {seed!r}"
                 ) from None
-        arr = np.ascontiguousarray(np.broadcast_to(np.asarray(seed, dtype=self._np_dtype), shape))
-        return arr
+        seed = np.asarray(seed, dtype=self._np_dtype)
+        try:
+            return np.ascontiguousarray(np.broadcast_to(seed, shape))
+        except ValueError:
+            raise ShapeError(
+                f"seed of shape {_shape_str(seed.shape)} does not broadcast to the output shape "
+                f"{_shape_str(shape)}"
+            ) from None
 
     # -- public calls --------------------------------------------------------------------------
     def _fast_values(self, args, kwargs):

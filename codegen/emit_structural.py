@@ -107,15 +107,25 @@ def emit_broadcast(em, node, name):
     em.emit(f"{name}[{', '.join(idx)}] = {em.value_at(x, node.shape, idx)}", indent)
 
 
+def _check_constant_index(em, node, x) -> None:
+    # A constant index into a symbolic dimension is only known to be valid at run time.
+    for i, d in zip(node.attr("index"), x.shape):
+        if not isinstance(d, int):
+            em.emit(f"if {i} >= {em.dim(d)}:")
+            em.emit(f'raise IndexError("constant index {i} is out of range for dimension {d}")', 2)
+
+
 @emitter("index")
 def emit_index(em, node, name):
     (x,) = node.inputs
+    _check_constant_index(em, node, x)
     em.emit(f"{name} = {em.name(x)}[{', '.join(str(i) for i in node.attr('index'))}]")
 
 
 @emitter("scatter_element")
 def emit_scatter_element(em, node, name):
     (x,) = node.inputs
+    _check_constant_index(em, node, node)
     em.emit(f"{name} = np.zeros({em.shape(node.shape)}, dtype=_F)")
     em.emit(f"{name}[{', '.join(str(i) for i in node.attr('index'))}] = {em.name(x)}")
 

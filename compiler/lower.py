@@ -333,8 +333,20 @@ class Lowerer:
     def _lower_ElementwiseApplyFunction(self, expr) -> Node:
         func = expr.function
         arg = self.lower(expr.expr)
-        body = func(ew.a0)
-        return ew.apply(sp.sympify(body), [arg], getattr(func, "__name__", "apply"))
+        body = sp.sympify(func(ew.a0))
+        # Other symbols in the body (a learnable slope, say) become further inputs.
+        extra = sorted(body.free_symbols - {ew.a0}, key=str)
+        mapping = {s: ew.ARGS[k + 1] for k, s in enumerate(extra)}
+        nodes = [arg] + [self.lower(s) for s in extra]
+        for s, n in zip(extra, nodes[1:]):
+            if n.ndim:
+                raise ShapeError(f"{s} in the applied function of {expr} must be a scalar")
+        return ew.apply(body.xreplace(mapping), nodes, getattr(func, "__name__", "apply"))
+
+    def _lower_Inverse(self, expr) -> Node:
+        raise UnsupportedExpressionError(
+            f"unsupported matrix expression Inverse in {expr}: symgrad has no matrix inverse"
+        )
 
     def _lower_Trace(self, expr) -> Node:
         return trace(self.lower(expr.arg))

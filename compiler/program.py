@@ -162,12 +162,10 @@ def _tape(grads, seed: Node, params: list[Node]) -> list[Node]:
 
 
 def _substitute(result, mapping: dict[Node, Node]):
-    from .passes.rewrite import rewrite
+    from .passes.rewrite import substitute
 
-    ids = {id(k): v for k, v in mapping.items()}
-    flat = flatten(result)
-    new = rewrite(flat, lambda n: ids.get(id(n)))
-    return unflatten(result, new)
+    flat = substitute(flatten(result), {id(k): v for k, v in mapping.items()})
+    return unflatten(result, flat)
 
 
 def build_hessian(expr, wrt) -> ProgramSet:

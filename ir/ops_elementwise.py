@@ -145,6 +145,13 @@ def _partial(body: sp.Expr, nargs: int, i: int):
     )
     # DiracDelta is zero almost everywhere; frameworks and SymPy's own lambdify agree on 0.
     d = d.replace(lambda e: isinstance(e, sp.DiracDelta), lambda e: sp.S.Zero)
+    if body.is_Pow and body.base == args[i] and body.exp.is_Rational and body.exp != 0:
+        # d(a^n) = n a^(n-1) = n y^((n-1)/n) whenever that exponent is an integer
+        # (n = ±1/k: reciprocal, sqrt, rsqrt, cbrt): reuse y instead of another power.
+        n = body.exp
+        ratio = (n - 1) / n
+        if ratio.is_Integer:
+            d = n * OUT**ratio
     if not body.is_Symbol and body.has(*args):
         d = d.xreplace({body: OUT})
     _check_vocabulary(d, where=f"d/d{args[i]} of {body}")

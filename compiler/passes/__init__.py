@@ -7,8 +7,11 @@ from ...ir.node import Node
 from .fold import drop_implicit_broadcast, fold_elementwise, fold_structural
 from .rewrite import chain, rewrite
 from .stabilize import stabilize
+from .transpose import pull_transpose
 
-DEFAULT_RULE = chain(fold_elementwise, fold_structural, stabilize, drop_implicit_broadcast)
+DEFAULT_RULE = chain(
+    fold_elementwise, fold_structural, stabilize, drop_implicit_broadcast, pull_transpose
+)
 
 
 def optimize(outputs: list[Node]) -> list[Node]:

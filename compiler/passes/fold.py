@@ -84,6 +84,8 @@ def fold_structural(node: Node) -> Node | None:
         return None
     if op is transpose_op and node.inputs[0].op is const_op:
         return const(node.inputs[0].attr("value"), node.shape)
+    if op is transpose_op and node.inputs[0].op is transpose_op:
+        return node.inputs[0].inputs[0]
     if op is index_op and node.inputs[0].op is const_op:
         return const(node.inputs[0].attr("value"))
     if op is sum_op:
@@ -105,11 +107,27 @@ def fold_structural(node: Node) -> Node | None:
             return b
         if b.op is eye_op:
             return a
+        for scaled_eye, other in ((a, b), (b, a)):
+            factor = _scaled_identity_factor(scaled_eye)
+            if factor is not None:
+                return ew.mul(other, factor)
         return None
     if op is trace_op:
         (x,) = node.inputs
         if x.op is const_op and x.attr("value") == 0:
             return const(0)
+    return None
+
+
+def _scaled_identity_factor(node: Node) -> Node | None:
+    """``s`` if ``node`` is ``eye * s`` for a scalar node ``s`` (the VJP of a trace)."""
+    if not isinstance(node.op, ew.ElementwiseOp) or node.op.body != ew.a0 * ew.a1:
+        return None
+    x, y = node.inputs
+    if x.op is eye_op and y.ndim == 0:
+        return y
+    if y.op is eye_op and x.ndim == 0:
+        return x
     return None
 
 
