@@ -146,6 +146,7 @@ def emit_function(
     constants: dict,
     decorator: str,
     keep: list[Node] = (),
+    inplace: list = (),
 ) -> str:
     """Source of one ``@njit`` function computing ``result`` from ``params``.
 
@@ -181,7 +182,12 @@ def emit_function(
             flat.append(r)
 
     collect(result)
-    units = schedule(flat, keep={id(n) for n in keep} | {id(n) for n in flat}, leaves=params)
+    targets = [value for _, value in inplace]
+    units = schedule(
+        flat + targets,
+        keep={id(n) for n in keep} | {id(n) for n in flat} | {id(n) for n in targets},
+        leaves=params,
+    )
     for unit in units:
         if unit.is_group:
             em.emit_group(unit.nodes, unit.outputs)
@@ -193,6 +199,16 @@ def emit_function(
             em.emit_scalar_elementwise(node)
         else:
             emit_structural(em, node)
+
+    # In-place writes come last, after every read of the old values.
+    for param, value in inplace:
+        dst = em.name(param)
+        if value is param:
+            continue
+        if param.ndim == 0:
+            raise ValueError("internal: in-place targets must be arrays")
+        idx, indent = em.open_loops(param.shape)
+        em.emit(f"{dst}[{', '.join(idx)}] = {em.value_at(value, param.shape, idx)}", indent)
 
     def ret(r) -> str:
         if isinstance(r, (tuple, list)):

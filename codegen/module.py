@@ -36,7 +36,7 @@ def module_source(programs: list[Program], dtype: str) -> str:
     """
     constants: dict[str, str] = {}
     bodies = [
-        emit_function(p.name, p.params, p.result, dtype, constants, DECORATOR, p.keep)
+        emit_function(p.name, p.params, p.result, dtype, constants, DECORATOR, p.keep, p.inplace)
         for p in programs
     ]
     all_scalar = all(not n.ndim for p in programs for n in p.params)

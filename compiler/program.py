@@ -36,6 +36,7 @@ class ProgramSet:
     dims: list[sp.Symbol]
     programs: list[Program] = field(default_factory=list)
     tape_size: int = 0
+    inplace: list[int] = field(default_factory=list)  # inputs a step updates in place
 
 
 def dimension_symbols(exprs) -> set:

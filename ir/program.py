@@ -21,12 +21,16 @@ class Program:
         A node or nested tuple of nodes: the return value's structure.
     keep
         Extra nodes to materialise (tape entries returned by a forward function).
+    inplace
+        ``(param, value)`` pairs: after computing everything, write ``value`` into the array
+        passed for ``param`` (a training step updating parameters and optimiser state).
     """
 
     name: str
     params: list[Node]
     result: object
     keep: list[Node] = field(default_factory=list)
+    inplace: list[tuple[Node, Node]] = field(default_factory=list)
 
 
 def flatten(result) -> list[Node]:

@@ -9,7 +9,7 @@ Examples
 (-4.0, -4.0, 3.0)
 """
 
-from .api import Hessian, compile, hessian
+from .api import Hessian, compile, compile_step, hessian
 from .codegen.compiled import Compiled
 from .ir.errors import (
     CacheError,
@@ -22,6 +22,6 @@ from .ir.errors import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "compile", "hessian", "Compiled", "Hessian", "CacheError", "InputError", "ShapeError",
-    "SymgradError", "UnsupportedExpressionError", "__version__",
+    "compile", "compile_step", "hessian", "Compiled", "Hessian", "CacheError", "InputError",
+    "ShapeError", "SymgradError", "UnsupportedExpressionError", "__version__",
 ]  # fmt: skip

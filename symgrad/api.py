@@ -10,7 +10,9 @@ import sympy as sp
 from .codegen import cache
 from .codegen.compiled import Compiled
 from .codegen.module import module_source
+from .codegen.step import Step
 from .compiler.program import build_hessian, build_programs, dimension_symbols
+from .compiler.step import UpdateRule, build_step
 from .ir.errors import InputError
 
 DTYPES = ("float64", "float32")
@@ -53,6 +55,7 @@ def _meta(ps, dtype: str) -> dict:
         "dims": [str(d) for d in ps.dims],
         "tape_size": ps.tape_size,
         "functions": [p.name for p in ps.programs],
+        "inplace": list(ps.inplace),
     }
 
 
@@ -185,3 +188,56 @@ def hessian(expr, wrt: Sequence, dtype: str = "float64", *, cache_enabled: bool 
     key = cache.make_key("hessian", dtype, sp.srepr(expr), sp.srepr(wrt))
     module, meta = _build(key, lambda: build_hessian(expr, wrt), dtype, cache_enabled)
     return Hessian(module, meta)
+
+
+def compile_step(
+    loss,
+    params: Sequence,
+    rule: UpdateRule,
+    dtype: str = "float64",
+    *,
+    clip_norm: bool = False,
+    cache_enabled: bool = True,
+) -> Step:
+    """Compile a whole training step into one Numba call.
+
+    Forward, backward and the optimiser's elementwise update rule (see
+    :class:`symgrad.compiler.step.UpdateRule`; ``symgrad.runtime`` has SGD, Adam and others)
+    run in one compiled function; parameters and optimiser state are updated in place.
+
+    Parameters
+    ----------
+    loss
+        Scalar SymPy loss, or a list ``[loss, aux...]``.
+    params
+        The trainable ``MatrixSymbol`` s.
+    rule
+        The update rule.
+    clip_norm
+        Scale gradients by ``min(1, c / global_norm)``; pass ``c`` as input ``"opt:clip_norm"``.
+
+    Examples
+    --------
+    >>> import numpy as np, sympy as sp, symgrad as sg
+    >>> from symgrad.compiler.step import UpdateRule
+    >>> p, g, lr = sp.symbols("p g lr")
+    >>> sgd = UpdateRule(param=p, grad=g, hypers=[lr], updates=[(p, p - lr * g)])
+    >>> W = sp.MatrixSymbol("W", 1, 2)
+    >>> step = sg.compile_step(sp.Trace(W * W.T), [W], sgd)
+    >>> w = np.array([[1.0, -2.0]])
+    >>> step({"W": w, "opt:lr": 0.25})
+    5.0
+    >>> w.tolist()
+    [[0.5, -1.0]]
+    """
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+    exprs = _as_list(loss)
+    params = list(params)
+    key = cache.make_key(
+        "step", dtype, sp.srepr(exprs), sp.srepr(params), rule.key(), str(bool(clip_norm))
+    )
+    module, meta = _build(
+        key, lambda: build_step(exprs, params, rule, clip_norm), dtype, cache_enabled
+    )
+    return Step(module, meta)

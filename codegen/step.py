@@ -1,0 +1,61 @@
+"""``Step``: a compiled training step that updates parameters and optimiser state in place."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir.errors import InputError
+from .compiled import Compiled
+
+
+class Step(Compiled):
+    """One compiled call doing forward, backward and the optimiser update.
+
+    Inputs are passed like :class:`Compiled`'s (by name, or one dict). The parameter arrays and
+    the optimiser state arrays (named ``"<param>:<state>"``) are updated in place, so they must be
+    C-contiguous, writeable arrays of the step's dtype; hyperparameters are named ``"opt:<name>"``.
+    Returns the loss (and auxiliary values) computed *before* the update.
+    """
+
+    def __init__(self, module, meta: dict, **kwargs):
+        super().__init__(module, meta, **kwargs)
+        self._inplace = set(meta.get("inplace", ()))
+        self._step = self._fn["step"]
+
+    def _convert(self, name: str, value):
+        k = self._index[name]
+        if k not in self._inplace:
+            return super()._convert(name, value)
+        if not isinstance(value, np.ndarray):
+            raise InputError(
+                f"{name!r} is updated in place: pass a NumPy array, not {type(value).__name__}"
+            )
+        if (
+            value.dtype != self._np_dtype
+            or not value.flags.c_contiguous
+            or not value.flags.writeable
+        ):
+            raise InputError(
+                f"{name!r} is updated in place: it must be a writeable C-contiguous {self.dtype} "
+                f"array (got dtype {value.dtype}, contiguous={value.flags.c_contiguous}, "
+                f"writeable={value.flags.writeable})"
+            )
+        return value
+
+    def __call__(self, *args, **kwargs):
+        values, _, vec = self._prepare(args, kwargs)
+        if vec:
+            name = self._names[vec[0]]
+            raise InputError(
+                f"a training step takes scalars for scalar symbols; {name!r} is an array"
+            )
+        return self._step(*values)
+
+    @property
+    def state_names(self) -> list[str]:
+        """Names of the optimiser state inputs, in positional order."""
+        return [n for n in self._names if ":" in n and not n.startswith("opt:")]
+
+    @property
+    def hyper_names(self) -> list[str]:
+        return [n for n in self._names if n.startswith("opt:")]

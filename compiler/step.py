@@ -1,0 +1,140 @@
+"""Build a training-step program: forward, backward and an elementwise update rule, fused into
+one function that updates parameters and optimiser state in place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+from ..ir import ops_elementwise as ew
+from ..ir.errors import InputError, ShapeError
+from ..ir.node import Node
+from ..ir.ops_reduce import reduce_sum
+from ..ir.ops_source import const, input_node
+from ..ir.program import Program, flatten, unflatten
+from .passes import optimize
+from .program import InputSpec, ProgramSet, lower_outputs
+from .reverse import grad
+
+
+@dataclass
+class UpdateRule:
+    """An optimiser written as scalar SymPy update rules, applied elementwise to each parameter.
+
+    Attributes
+    ----------
+    param, grad
+        Placeholder symbols for one parameter element and its gradient.
+    states
+        ``(name, placeholder)`` per state array kept for each parameter (e.g. Adam's m and v).
+    hypers
+        Scalar placeholders shared by all parameters (learning rate, step count ...), passed at
+        call time.
+    updates
+        Ordered ``(target, body)`` pairs; a target is ``param`` or a state placeholder. Later
+        bodies see the new values of earlier targets, like statements in code.
+    """
+
+    param: sp.Symbol
+    grad: sp.Symbol
+    states: list = field(default_factory=list)
+    hypers: list = field(default_factory=list)
+    updates: list = field(default_factory=list)
+
+    def key(self) -> str:
+        return sp.srepr((self.param, self.grad, tuple(self.states), tuple(self.hypers),
+                         tuple(self.updates)))  # fmt: skip
+
+
+def state_name(param_name: str, state: str) -> str:
+    return f"{param_name}:{state}"
+
+
+def hyper_name(symbol: sp.Symbol) -> str:
+    return f"opt:{symbol.name}"
+
+
+CLIP = sp.Symbol("clip_norm")
+
+
+def _apply_body(body: sp.Expr, env: dict) -> Node:
+    symbols = sorted(body.free_symbols, key=str)
+    missing = [s for s in symbols if s not in env]
+    if missing:
+        raise InputError(f"update rule uses unknown symbol(s) {missing} in {body}")
+    if not symbols:
+        return const(body)
+    mapping = {s: ew.ARGS[k] for k, s in enumerate(symbols)}
+    return ew.apply(body.xreplace(mapping), [env[s] for s in symbols], "update")
+
+
+def _clip(grads: list[Node], limit: Node) -> list[Node]:
+    """Scale all gradients by min(1, limit / global norm)."""
+    total = None
+    for g in grads:
+        sq = reduce_sum(ew.square(g)) if g.ndim else ew.square(g)
+        total = sq if total is None else ew.add(total, sq)
+    factor = ew.apply(sp.Min(1, ew.a1 / sp.sqrt(ew.a0)), [total, limit], "clip_factor")
+    return [ew.mul(g, factor) for g in grads]
+
+
+def build_step(exprs, params, rule: UpdateRule, clip_norm: bool = False) -> ProgramSet:
+    """The ``step`` program: value of ``exprs[0]`` (and aux), parameters updated in place."""
+    for p in params:
+        if not isinstance(p, sp.MatrixSymbol):
+            raise InputError(
+                f"trainable parameter {p} must be a MatrixSymbol (it is updated in place); "
+                "use a 1 x 1 MatrixSymbol for a scalar"
+            )
+    _, outs, ordered, param_nodes, dims = lower_outputs(exprs, params)
+    main, aux = outs[0], outs[1:]
+    if main.ndim:
+        raise ShapeError("a training step needs a scalar loss")
+    grads = grad(main, param_nodes, const(1))
+    hypers = {h: input_node(hyper_name(h), (), role="hyper") for h in rule.hypers}
+    hyper_nodes = list(hypers.values())
+    if clip_norm:
+        limit = input_node(hyper_name(CLIP), (), role="hyper")
+        hyper_nodes.append(limit)
+        grads = _clip(grads, limit)
+
+    state_nodes: list[Node] = []
+    state_specs: list[InputSpec] = []
+    inplace: list[tuple[Node, Node]] = []
+    for sym, node, g in zip(params, param_nodes, grads):
+        env = dict(hypers)
+        env[rule.param] = node
+        env[rule.grad] = g
+        own = []
+        for name, placeholder in rule.states:
+            s = input_node(state_name(sym.name, name), node.shape, role="state")
+            env[placeholder] = s
+            own.append((placeholder, s))
+            state_nodes.append(s)
+            state_specs.append(InputSpec(state_name(sym.name, name), None, node.shape, True))
+        for target, body in rule.updates:
+            env[target] = _apply_body(sp.sympify(body), env)
+        inplace.append((node, env[rule.param]))
+        inplace.extend((s, env[placeholder]) for placeholder, s in own)
+
+    value = (main, *aux) if aux else main
+    flat = flatten(value) + [v for _, v in inplace]
+    optimised = optimize(flat)
+    n_value = len(flatten(value))
+    value = unflatten(value, optimised[:n_value])
+    inplace = [(t, v) for (t, _), v in zip(inplace, optimised[n_value:])]
+
+    inputs = [node for _, _, node in ordered]
+    specs = [
+        InputSpec(name, sym, node.shape, bool(node.ndim) or isinstance(sym, sp.MatrixSymbol))
+        for name, sym, node in ordered
+    ]
+    specs += state_specs
+    specs += [InputSpec(n.attr("name"), None, (), False) for n in hyper_nodes]
+    all_params = inputs + state_nodes + hyper_nodes
+    ps = ProgramSet(specs, [inputs.index(n) for n in param_nodes], [o.shape for o in outs],
+                    sorted(dims, key=str))  # fmt: skip
+    ps.programs.append(Program("step", all_params, value, inplace=inplace))
+    ps.inplace = [all_params.index(t) for t, _ in inplace]
+    return ps
