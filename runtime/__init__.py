@@ -1,0 +1,1 @@
+"""symgrad.runtime: parameter stores, optimisers, schedules, batching and the trainer."""
