@@ -24,9 +24,8 @@ from .program import Program, flatten
 
 __all__ = ["listing", "program_listing", "number_nodes", "describe"]
 
-# Placeholder symbol names that cannot occur in a printed SymPy expression, so the printed body
-# can be split on them reliably. Real, like the op's own ARGS, so xreplace keeps the assumptions
-# (and therefore the evaluated form) of the body unchanged.
+# Placeholder symbol names (NUL-delimited argument positions) that cannot occur in a printed SymPy
+# expression, so a printed body can be split on them reliably.
 _TOKEN = re.compile("\x00([0-9]+)\x00")
 
 
@@ -40,6 +39,7 @@ def _body_template(body: sp.Expr, nargs: int) -> tuple:
     """
     from .ops_elementwise import ARGS
 
+    # Real, like ARGS, so xreplace keeps the assumptions and hence the evaluated form of the body.
     marks = {ARGS[i]: sp.Symbol(f"\x00{i}\x00", real=True) for i in range(nargs)}
     parts = _TOKEN.split(sp.sstr(body.xreplace(marks)))
     # re.split alternates literal text and captured argument indices.
