@@ -12,7 +12,7 @@ from collections.abc import Callable
 import numpy as np
 import sympy as sp
 
-from ..ir.errors import InputError, ShapeError
+from ..ir.errors import InputError, ShapeError, UnsupportedExpressionError
 
 
 def _shape_str(shape) -> str:
@@ -60,10 +60,7 @@ class Compiled:
         self._programs = None
         self._variants: dict = {}
         if symbols is None:
-            symbols = [
-                sp.MatrixSymbol(n, *s) if m else sp.Symbol(n)
-                for n, s, m in zip(self._names, self._shapes, self._is_matrix)
-            ]
+            symbols = [_symbol_for(n, s) for n, s in zip(self._names, self._shapes)]
         self.inputs = list(symbols)
         self.wrt = [self.inputs[i] for i in self._wrt]
         self._index = {n: k for k, n in enumerate(self._names)}
@@ -313,6 +310,8 @@ class Compiled:
         ``tangents`` maps (a subset of) the ``wrt`` symbols or names to arrays shaped like them;
         the others are zero.
         """
+        if "jvp" not in self._fn:
+            raise UnsupportedExpressionError("forward mode (JVP) is not available for this graph")
         values, dims, vec = self._prepare(args, kwargs)
         if vec:
             return self._vectorised("jvp", values, vec, tangents=tangents)
@@ -405,6 +404,14 @@ def _reshape_tree(out, shape):
     if isinstance(out, np.ndarray) and out.ndim == 1:
         return out.reshape(shape)
     return out
+
+
+def _symbol_for(name: str, shape: tuple):
+    if len(shape) == 3:
+        from ..ir.scan_expr import SequenceSymbol
+
+        return SequenceSymbol(name, *shape)
+    return sp.MatrixSymbol(name, *shape) if shape else sp.Symbol(name)
 
 
 def _parse_dim(d):

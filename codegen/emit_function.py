@@ -33,6 +33,10 @@ class FunctionEmitter:
         self.names: dict[int, str] = {}
         self.dims: dict[sp.Symbol, str] = {}
         self.counter = 0
+        #: extra indentation, for bodies emitted inside a loop (a scan)
+        self.base = 0
+        #: scan node id -> names of its outputs
+        self.scan_outputs: dict[int, list[str]] = {}
 
     # -- helpers used by emitters ----------------------------------------------------------------
     def fresh(self, prefix: str = "t") -> str:
@@ -40,7 +44,7 @@ class FunctionEmitter:
         return f"{prefix}{self.counter}"
 
     def emit(self, line: str, indent: int = 1) -> None:
-        self.lines.append("    " * indent + line)
+        self.lines.append("    " * (indent + self.base) + line)
 
     def number(self, value) -> str:
         return ScalarPrinter({}, self.dtype, self.constants).number(value)
@@ -138,6 +142,24 @@ class FunctionEmitter:
                 self.emit(f"t{m.uid}[{', '.join(idx)}] = {v}", indent)
 
 
+def emit_units(em: FunctionEmitter, outputs: list[Node], leaves, keep=()) -> None:
+    """Schedule and emit everything ``outputs`` needs beyond ``leaves`` (already named)."""
+    from .emit_structural import emit_structural
+
+    units = schedule(outputs, keep={id(n) for n in keep}, leaves=leaves)
+    for unit in units:
+        if unit.is_group:
+            em.emit_group(unit.nodes, unit.outputs)
+            continue
+        (node,) = unit.nodes
+        if id(node) in em.names:
+            continue
+        if isinstance(node.op, ElementwiseOp):
+            em.emit_scalar_elementwise(node)
+        else:
+            emit_structural(em, node)
+
+
 def emit_function(
     fname: str,
     params: list[Node],
@@ -159,8 +181,6 @@ def emit_function(
     keep
         Extra nodes to materialise (they appear in ``result`` too).
     """
-    from .emit_structural import emit_structural
-
     em = FunctionEmitter(dtype, constants)
     arg_names = []
     for k, p in enumerate(params):
@@ -183,22 +203,7 @@ def emit_function(
 
     collect(result)
     targets = [value for _, value in inplace]
-    units = schedule(
-        flat + targets,
-        keep={id(n) for n in keep} | {id(n) for n in flat} | {id(n) for n in targets},
-        leaves=params,
-    )
-    for unit in units:
-        if unit.is_group:
-            em.emit_group(unit.nodes, unit.outputs)
-            continue
-        (node,) = unit.nodes
-        if id(node) in em.names:
-            continue
-        if isinstance(node.op, ElementwiseOp):
-            em.emit_scalar_elementwise(node)
-        else:
-            emit_structural(em, node)
+    emit_units(em, flat + targets, leaves=params, keep=list(keep) + flat + targets)
 
     # In-place writes come last, after every read of the old values.
     for param, value in inplace:

@@ -81,11 +81,16 @@ class Lowerer:
         self.dim_symbols = set(dim_symbols)
         #: name -> shape: scalar symbols lowered as arrays (vectorised calls)
         self.shape_overrides: dict[str, tuple] = {}
+        #: per-step symbols bound to scan body parameters while a scan body is lowered
+        self.bindings: dict = {}
         #: input name -> (SymPy symbol, input node), in the order met
         self.inputs: dict[str, tuple[sp.Basic, Node]] = {}
 
     # -- entry ---------------------------------------------------------------------------------
     def lower(self, expr) -> Node:
+        bound = self.bindings.get(expr)
+        if bound is not None:
+            return bound
         node = self.memo.get(expr)
         if node is not None:
             return node
@@ -137,6 +142,9 @@ class Lowerer:
             if not (d.is_Integer and d > 0) and not d.free_symbols:
                 raise ShapeError(f"MatrixSymbol {expr.name} has an invalid dimension {d}")
         return self._input(expr, expr.name, (as_dim(rows), as_dim(cols)))
+
+    def _lower_SequenceSymbol(self, expr) -> Node:
+        return self._input(expr, expr.name, tuple(as_dim(d) for d in expr.shape))
 
     def _lower_Number(self, expr) -> Node:
         if expr is sp.nan or expr is sp.zoo:

@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from ..ir.errors import InputError, ShapeError
+from ..ir.errors import InputError, ShapeError, UnsupportedExpressionError
 from ..ir.node import Node, toposort
 from ..ir.ops_source import const, const_op, input_node, input_op
 from ..ir.program import Program, flatten, unflatten
+from ..ir.scan_expr import SequenceSymbol, scan_bound_symbols
 from ..ir.types import as_dim
 from .forward import jvp
 from .lower import Lowerer, dim_value_op, is_matrix
@@ -40,12 +41,29 @@ class ProgramSet:
 
 
 def dimension_symbols(exprs) -> set:
+    """Symbols used as array dimensions (bound from shapes at call time, never inputs)."""
     dims: set = set()
     for e in exprs:
-        for m in e.atoms(sp.MatrixSymbol):
+        for m in e.atoms(sp.MatrixSymbol, SequenceSymbol):
             for d in m.shape:
                 dims |= sp.sympify(d).free_symbols
     return dims
+
+
+def free_input_symbols(exprs) -> list:
+    """The inputs of ``exprs``: symbols, matrix symbols and sequences, sorted by name.
+
+    Dimension symbols and the per-step symbols of scans are not inputs.
+    """
+    dims = dimension_symbols(exprs)
+    bound = scan_bound_symbols(exprs)
+    found = {}
+    for e in exprs:
+        for a in e.atoms(sp.Symbol, sp.MatrixSymbol, SequenceSymbol):
+            if a in dims or a in bound:
+                continue
+            found.setdefault(a.name, a)
+    return [found[k] for k in sorted(found)]
 
 
 def _optimize_result(result):
@@ -71,7 +89,7 @@ def _check_wrt(wrt, dims) -> list:
     for w in wrt:
         if isinstance(w, str):
             raise InputError(f"wrt must hold SymPy symbols, got the string {w!r}")
-        if not isinstance(w, (sp.Symbol, sp.MatrixSymbol)):
+        if not isinstance(w, (sp.Symbol, sp.MatrixSymbol, SequenceSymbol)):
             raise InputError(
                 f"cannot differentiate with respect to {w!r}: not a Symbol or MatrixSymbol"
             )
@@ -86,6 +104,8 @@ def lower_outputs(exprs, wrt, shape_overrides=None):
     exprs = [sp.sympify(e) for e in exprs]
     dims = dimension_symbols(exprs + [w for w in wrt if isinstance(w, sp.MatrixSymbol)])
     wrt = _check_wrt(wrt, dims)
+    from . import lower_scan  # noqa: F401 - registers the scan lowerings
+
     lowerer = Lowerer(dims)
     if shape_overrides:
         lowerer.shape_overrides = shape_overrides
@@ -135,7 +155,10 @@ def build_programs(exprs, wrt, shape_overrides=None) -> ProgramSet:
     )
 
     tangents = [input_node(f"tangent{k}", n.shape, role="tangent") for k, n in enumerate(wrt_nodes)]
-    (jvp_main,) = jvp([main], dict(zip(wrt_nodes, tangents)))
+    try:
+        (jvp_main,) = jvp([main], dict(zip(wrt_nodes, tangents)))
+    except UnsupportedExpressionError:
+        return ps  # e.g. through a scan: Compiled.jvp then says forward mode is unavailable
     ps.programs.append(Program("jvp", params + tangents, _optimize_result((value, jvp_main))))
     return ps
 

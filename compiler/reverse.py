@@ -9,8 +9,9 @@ from __future__ import annotations
 from ..ir import ops_elementwise as ew
 from ..ir.errors import ShapeError
 from ..ir.node import Node, toposort
+from ..ir.ops_scan import set_body_grad
 from ..ir.ops_source import const
-from ..ir.types import FLOAT, shape_str
+from ..ir.types import FLOAT, TUPLE, shape_str
 
 
 def _sum(parts: list[Node]) -> Node:
@@ -38,7 +39,16 @@ def grad(output: Node, wrt: list[Node], cotangent: Node) -> list[Node]:
         One gradient per ``wrt`` node, of that node's shape (a zero constant where ``output``
         does not depend on it).
     """
-    order = toposort([output])
+    return grad_many([output], [cotangent], wrt)
+
+
+def grad_many(outputs: list[Node], cotangents: list[Node], wrt: list[Node]) -> list[Node]:
+    """Gradients of ``Σᵢ <cotangentᵢ, outputᵢ>`` with respect to each node in ``wrt``.
+
+    Multi-output ops (kind ``"tuple"``, e.g. a scan) receive their cotangents per output index
+    from the ``*_output`` nodes that read them, and get one list of cotangents in their VJP.
+    """
+    order = toposort(outputs)
     targets = {id(w) for w in wrt}
     # Only nodes on a path to a wrt node need cotangents.
     relevant: set[int] = set()
@@ -46,19 +56,32 @@ def grad(output: Node, wrt: list[Node], cotangent: Node) -> list[Node]:
         if id(node) in targets or any(id(i) in relevant for i in node.inputs):
             relevant.add(id(node))
 
-    pending: dict[int, list[Node]] = {id(output): [cotangent]}
+    pending: dict[int, list] = {}
+    for out, cot in zip(outputs, cotangents):
+        pending.setdefault(id(out), []).append(cot)
     totals: dict[int, Node] = {}
     for node in reversed(order):
         parts = pending.pop(id(node), None)
         if not parts or id(node) not in relevant:
             continue
-        total = _sum(parts)
-        totals[id(node)] = total
+        if node.type.kind == TUPLE:
+            by_index: dict[int, list[Node]] = {}
+            for k, c in parts:
+                by_index.setdefault(k, []).append(c)
+            total = [_sum(by_index[k]) if k in by_index else None for k in range(node.op.n_outputs)]
+        else:
+            total = _sum(parts)
+            totals[id(node)] = total
         if not node.inputs:
             continue
         contributions = node.op.vjp(node, total)
         for inp, c in zip(node.inputs, contributions):
-            if c is None or id(inp) not in relevant or inp.type.kind != FLOAT:
+            if c is None or id(inp) not in relevant:
+                continue
+            if inp.type.kind == TUPLE:
+                pending.setdefault(id(inp), []).append(c)  # (output index, cotangent)
+                continue
+            if inp.type.kind != FLOAT:
                 continue
             if c.shape != inp.shape:
                 raise ShapeError(
@@ -67,3 +90,7 @@ def grad(output: Node, wrt: list[Node], cotangent: Node) -> list[Node]:
                 )
             pending.setdefault(id(inp), []).append(c)
     return [totals.get(id(w)) or const(0, w.shape) for w in wrt]
+
+
+# The scan op's VJP differentiates its body with this walker.
+set_body_grad(grad_many)

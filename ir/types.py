@@ -14,6 +14,8 @@ Dim = Union[int, sp.Expr]
 #: Kinds of values. The concrete float width is a compile option, not a node property.
 FLOAT = "float"
 INT = "int"
+#: The kind of a multi-output node (a scan); its parts are read by ``*_output`` nodes.
+TUPLE = "tuple"
 
 
 def as_dim(d) -> Dim:

@@ -18,10 +18,11 @@ from .ir.errors import (
     SymgradError,
     UnsupportedExpressionError,
 )
+from .recurrence import Sequence, scan
 
 __version__ = "0.1.0"
 
 __all__ = [
     "compile", "compile_step", "hessian", "Compiled", "Hessian", "CacheError", "InputError",
-    "ShapeError", "SymgradError", "UnsupportedExpressionError", "__version__",
+    "ShapeError", "SymgradError", "Sequence", "scan", "UnsupportedExpressionError", "__version__",
 ]  # fmt: skip

@@ -11,7 +11,7 @@ from .codegen import cache
 from .codegen.compiled import Compiled
 from .codegen.module import module_source
 from .codegen.step import Step
-from .compiler.program import build_hessian, build_programs, dimension_symbols
+from .compiler.program import build_hessian, build_programs, free_input_symbols
 from .compiler.step import UpdateRule, build_step
 from .ir.errors import InputError
 
@@ -29,14 +29,7 @@ def _as_list(expr) -> list:
 
 
 def _free_inputs(exprs) -> list:
-    dims = dimension_symbols(exprs)
-    found = {}
-    for e in exprs:
-        for a in e.atoms(sp.Symbol, sp.MatrixSymbol):
-            if a in dims:
-                continue
-            found.setdefault(a.name, a)
-    return [found[k] for k in sorted(found)]
+    return free_input_symbols(exprs)
 
 
 def _dim_str(d) -> object:

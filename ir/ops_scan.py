@@ -1,0 +1,123 @@
+"""The scan op: a loop over time steps holding its step body as a graph.
+
+A scan node has inputs ``[sequences..., initial carries..., closure values...]`` and many outputs
+(kind ``"tuple"``), read by :class:`ScanOutputOp` nodes: the final carries, per-step values summed
+over time, and per-step values stacked into ``(T, ...)`` arrays. Its VJP is a reverse scan (BPTT)
+whose body is the VJP of the forward body; it reads the carries the forward scan stacked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .errors import UnsupportedExpressionError
+from .node import Node, make
+from .registry import Op, register
+from .types import FLOAT, TUPLE, TensorType
+
+
+@dataclass(eq=False)
+class ScanBody:
+    """The step body of a scan.
+
+    ``seq_params`` / ``carry_params`` / ``closure_params`` are the body's parameter nodes; the
+    scan node's inputs feed them in that order. A closure parameter may be the outer node itself
+    (a graph input used inside the body). Outputs: ``carry_out`` (new carries, one per carry
+    parameter), ``sum_out`` (summed over time) and ``stack_out`` (stacked over time).
+    """
+
+    seq_params: list[Node]
+    carry_params: list[Node]
+    closure_params: list[Node]
+    carry_out: list[Node]
+    sum_out: list[Node] = field(default_factory=list)
+    stack_out: list[Node] = field(default_factory=list)
+    reverse: bool = False
+    #: the forward scan stacks its previous carries (the last len(carry) stacks) for BPTT
+    stacks_carries: bool = True
+
+    @property
+    def params(self) -> list[Node]:
+        return self.seq_params + self.carry_params + self.closure_params
+
+    @property
+    def outputs(self) -> list[Node]:
+        return self.carry_out + self.sum_out + self.stack_out
+
+
+#: The reverse-mode walker, installed by ``symgrad.compiler.reverse`` (ir cannot import it).
+BODY_GRAD: list = []
+
+
+def set_body_grad(fn) -> None:
+    BODY_GRAD[:] = [fn]
+
+
+class ScanOp(Op):
+    """One op object per scan body (ops are compared by identity)."""
+
+    name = "scan"
+    family = "control"
+
+    def __init__(self, body: ScanBody):
+        self.body = body
+        self.n_outputs = len(body.carry_out) + len(body.sum_out) + len(body.stack_out)
+
+    def infer(self, inputs, attrs):
+        return TensorType((), TUPLE)
+
+    def output_type(self, node: Node, k: int) -> TensorType:
+        b = self.body
+        nc, ns = len(b.carry_out), len(b.sum_out)
+        if k < nc:
+            return b.carry_out[k].type
+        if k < nc + ns:
+            return b.sum_out[k - nc].type
+        length = node.inputs[0].shape[0]
+        inner = b.stack_out[k - nc - ns]
+        return TensorType((length, *inner.shape), FLOAT)
+
+    def index_of(self, category: str, j: int) -> int:
+        b = self.body
+        offset = {"carry": 0, "sum": len(b.carry_out), "stack": len(b.carry_out) + len(b.sum_out)}
+        return offset[category] + j
+
+    def vjp(self, node, cotangents):
+        from .scan_vjp import scan_vjp
+
+        return scan_vjp(node, cotangents)
+
+    def jvp(self, node, tangents):
+        raise UnsupportedExpressionError("forward mode (JVP) through a scan is not supported yet")
+
+
+class ScanOutputOp(Op):
+    """Output ``index`` of a scan node."""
+
+    name = "scan_output"
+    family = "control"
+    arity = 1
+
+    def infer(self, inputs, attrs):
+        (scan,) = inputs
+        return scan.op.output_type(scan, attrs["index"])
+
+    def vjp(self, node, cotangent):
+        return [(node.attr("index"), cotangent)]
+
+    def jvp(self, node, tangents):
+        raise UnsupportedExpressionError("forward mode (JVP) through a scan is not supported yet")
+
+
+scan_output_op = register(ScanOutputOp())
+
+
+def scan(body: ScanBody, sequences, inits, closure) -> Node:
+    """The scan node running ``body`` (see :class:`ScanBody` for the input order)."""
+    if not sequences:
+        raise UnsupportedExpressionError("a scan needs at least one sequence")
+    return make(ScanOp(body), [*sequences, *inits, *closure])
+
+
+def scan_output(node: Node, index: int) -> Node:
+    return make(scan_output_op, (node,), (("index", index),))
