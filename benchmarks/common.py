@@ -1,0 +1,256 @@
+"""Helpers shared by the benchmark scripts: thread pinning, median timing, tables and JSON.
+
+Only the standard library is imported at module level. :func:`pin_threads` must run before NumPy,
+Numba, JAX or PyTorch are imported, because their thread pools read the environment once, at
+import; the scripts therefore parse their command line, pin, and only then import the contenders.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import statistics
+import sys
+import timeit
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+#: Where result files go by default (``*.json`` there is git-ignored).
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+#: Per-contender thread settings, read by the libraries at import time.
+_THREAD_VARS = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "NUMBA_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+
+
+def thread_env(threads: int) -> dict[str, str]:
+    """Environment variables that cap every contender's thread pool at ``threads``."""
+    env = {name: str(threads) for name in _THREAD_VARS}
+    # XLA's CPU backend runs Eigen on its own pool; disabling the multi-threaded Eigen path and
+    # capping intra-op parallelism is what keeps JAX on the same number of cores as the others.
+    env["XLA_FLAGS"] = f"--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads={threads}"
+    return env
+
+
+def pin_threads(threads: int) -> dict[str, str]:
+    """Set :func:`thread_env` in ``os.environ``; call before importing any numeric library.
+
+    Returns the variables set, for the results file. PyTorch ignores the environment for its
+    inter-op pool, so :func:`pin_torch` must also be called after ``import torch``.
+    """
+    already = [m for m in ("numpy", "numba", "torch", "jax") if sys.modules.get(m) is not None]
+    if already:
+        # A library imported before pinning has sized its pool already: the numbers would lie.
+        raise RuntimeError(f"pin_threads called after importing {', '.join(already)}")
+    env = thread_env(threads)
+    os.environ.update(env)
+    return env
+
+
+def pin_torch(torch, threads: int) -> None:
+    """Apply the thread cap to an imported ``torch`` module (it ignores the environment)."""
+    torch.set_num_threads(threads)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:
+        # Only allowed before the first parallel op; a second call in one process is harmless.
+        pass
+
+
+def try_import(name: str):
+    """Import a peer library, returning ``(module, None)`` or ``(None, reason)``.
+
+    Peers are optional (the project's ``bench`` extra), so a missing one becomes a
+    "not installed" row instead of a crash.
+    """
+    import importlib
+
+    try:
+        return importlib.import_module(name), None
+    except ImportError as exc:
+        return None, f"not installed ({exc.name or name})"
+    except Exception as exc:  # a broken install must not take the other rows down
+        return None, f"import failed: {type(exc).__name__}: {exc}"
+
+
+def median_time(
+    stmt: str | Callable[[], object],
+    globals: dict | None = None,
+    *,
+    repeat: int = 7,
+    min_time: float = 0.2,
+    number: int | None = None,
+) -> dict:
+    """Median seconds per call of ``stmt`` over ``repeat`` timeit loops.
+
+    Each loop runs ``number`` calls; when ``number`` is None it is chosen so one loop takes at
+    least ``min_time`` seconds, which keeps timer resolution and loop overhead negligible for
+    sub-microsecond calls. A string ``stmt`` is compiled by :mod:`timeit` with ``globals`` as its
+    namespace, so no extra Python frame is added around the call being measured.
+
+    Returns ``{"median": s, "min": s, "max": s, "number": n, "repeat": r}`` (seconds per call).
+    """
+    timer = timeit.Timer(stmt, globals=globals)
+    if number is None:
+        number = 1
+        while True:
+            elapsed = timer.timeit(number)
+            if elapsed >= min_time:
+                break
+            # Grow geometrically toward the target instead of timeit's 1-2-5 steps, so slow
+            # calls (milliseconds) do not spend most of the budget on calibration.
+            number = max(number * 2, int(number * min_time / max(elapsed, 1e-9) * 1.1))
+    per_call = [timer.timeit(number) / number for _ in range(repeat)]
+    return {
+        "median": statistics.median(per_call),
+        "min": min(per_call),
+        "max": max(per_call),
+        "number": number,
+        "repeat": repeat,
+    }
+
+
+def copy_bandwidth(nbytes: int = 256 * 2**20, *, repeat: int = 7) -> dict:
+    """The machine's copy bandwidth in GB/s (bytes read + bytes written per second).
+
+    ``copyto`` reuses a destination whose pages are already mapped: the best case, like STREAM's
+    copy. ``copy`` allocates the destination each time, as any function returning a new array
+    does, and so also pays for the page faults of fresh memory; memory-bound kernels that return
+    new arrays should be judged against that one. 256 MiB is far larger than any cache here.
+    """
+    import numpy as np
+
+    src = np.random.default_rng(0).random(nbytes // 8)
+    dst = np.empty_like(src)
+    np.copyto(dst, src)
+    moved = 2 * src.nbytes
+    into = median_time(lambda: np.copyto(dst, src), repeat=repeat, number=1)
+    fresh = median_time(src.copy, repeat=repeat, number=1)
+    return {
+        "bytes": int(src.nbytes),
+        "copyto_gbs": moved / into["median"] / 1e9,
+        "copy_alloc_gbs": moved / fresh["median"] / 1e9,
+    }
+
+
+def machine_info(threads: int) -> dict:
+    """What the numbers depend on: CPU, load, Python and the versions of every library present."""
+    from importlib import metadata
+
+    cpu = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    versions = {}
+    for dist in ("symgrad", "numpy", "sympy", "numba", "llvmlite", "scipy", "jax", "jaxlib",
+                 "torch", "pytensor", "scikit-learn"):  # fmt: skip
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = None
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "threads": threads,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "loadavg_start": _loadavg(),
+        "versions": versions,
+    }
+
+
+def _loadavg() -> list[float] | None:
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:  # pragma: no cover - not on Linux/macOS
+        return None
+
+
+def busy_warning() -> str | None:
+    """A warning when other processes keep the CPUs busy (the medians then carry their noise)."""
+    load = _loadavg()
+    cores = os.cpu_count() or 1
+    if load and load[0] > 0.75 * cores:
+        return (
+            f"warning: 1-minute load average {load[0]} on {cores} cores; other processes "
+            "share the CPU, so absolute times are inflated and ratios are noisier"
+        )
+    return None
+
+
+def write_json(path: Path, payload: dict) -> Path:
+    """Write ``payload`` (plus a timestamp and the end-of-run load) atomically to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = dict(payload)
+    payload.setdefault("created", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    if "machine" in payload:
+        payload["machine"] = dict(payload["machine"], loadavg_end=_loadavg())
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=False, default=_json_default) + "\n")
+    # Replace in one step so a reader (or an interrupted run) never sees half a file.
+    os.replace(tmp, path)
+    return path
+
+
+def _json_default(obj):
+    # NumPy scalars leak into results easily; store them as plain numbers.
+    if hasattr(obj, "item"):
+        return obj.item()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def format_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """A plain-text table: text columns left-aligned, numeric columns right-aligned."""
+    rows = [[_cell(c) for c in r] for r in rows]
+    numeric = [
+        all(_is_number(r[i]) or r[i] == "" for r in rows) if rows else False
+        for i in range(len(headers))
+    ]
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+
+    def line(cells):
+        out = []
+        for i, c in enumerate(cells):
+            out.append(c.rjust(widths[i]) if numeric[i] else c.ljust(widths[i]))
+        return "  ".join(out).rstrip()
+
+    sep = "  ".join("-" * w for w in widths)
+    return "\n".join([line(list(headers)), sep] + [line(r) for r in rows])
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return fmt_number(value)
+    return str(value)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text.rstrip("x"))
+    except ValueError:
+        return False
+    return True
+
+
+def fmt_number(value: float) -> str:
+    """Three significant digits, without switching to exponent notation for usual magnitudes."""
+    if value == 0 or not (1e-3 <= abs(value) < 1e6):
+        return f"{value:.3g}"
+    digits = max(0, 2 - int(f"{abs(value):e}".split("e")[1]))
+    return f"{value:.{digits}f}"
