@@ -65,6 +65,7 @@ class Compiled:
         self.wrt = [self.inputs[i] for i in self._wrt]
         self._index = {n: k for k, n in enumerate(self._names)}
         self._n_inputs = len(self._names)
+        self._all_inputs = tuple(range(self._n_inputs))
         self._all_scalar = not any(self._is_matrix)
         n = len(self._names)
         self._getter = operator.itemgetter(*self._names) if n > 1 else None
@@ -293,6 +294,11 @@ class Compiled:
                             pass  # CPython raises where Numba gives inf/nan: use Numba
                     return self._vg(*vals)
         seed = kwargs.pop("seed", None)
+        if seed is None and self._all_scalar and not args and self._variants:
+            same = self._same_shape_arrays(kwargs)
+            if same is not None:
+                # Every input a 1-D contiguous array of one length: straight to the variant.
+                return self._variants[self._all_inputs]._vg(*same)
         values, dims, vec = self._prepare(args, kwargs)
         if vec:
             return self._vectorised("value_and_grad", values, vec, seed)
@@ -317,6 +323,27 @@ class Compiled:
             return self._vectorised("jvp", values, vec, tangents=tangents)
         ts = self._tangents(tangents, values)
         return self._fn["jvp"](*values, *ts)
+
+    def _same_shape_arrays(self, kwargs):
+        if len(kwargs) != self._n_inputs:
+            return None
+        try:
+            vals = self._getter(kwargs) if self._getter else (kwargs[self._names[0]],)
+        except KeyError:
+            return None
+        first = vals[0]
+        if type(first) is not np.ndarray or first.ndim != 1:
+            return None
+        dtype, shape = self._np_dtype, first.shape
+        for v in vals:
+            if (
+                type(v) is not np.ndarray
+                or v.dtype != dtype
+                or v.shape != shape
+                or not v.flags.c_contiguous
+            ):
+                return None
+        return vals
 
     def _tangents(self, tangents, values):
         by_name = {}

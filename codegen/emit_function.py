@@ -221,7 +221,12 @@ def emit_function(
             return f"({inner}{',' if len(r) == 1 else ''})"
         if r.op is const_op and r.ndim == 0:
             return f"_F({em.number(r.attr('value'))})"
+        if id(r) in param_ids and r.ndim:
+            # Never hand back a caller's array (d(x*z)/dx is z itself): writing into a returned
+            # gradient must not change an input.
+            return f"{em.name(r)}.copy()"
         return em.name(r)
 
+    param_ids = {id(p) for p in params}
     header = [decorator, f"def {fname}({', '.join(arg_names)}):"]
     return "\n".join(header + em.lines + [f"    return {ret(result)}", ""])
