@@ -232,7 +232,7 @@ class Compiled:
                 ) from None
         seed = np.asarray(seed, dtype=self._np_dtype)
         try:
-            return np.ascontiguousarray(np.broadcast_to(seed, shape))
+            return _owned(np.broadcast_to(seed, shape), self._np_dtype)
         except ValueError:
             raise ShapeError(
                 f"seed of shape {_shape_str(seed.shape)} does not broadcast to the output shape "
@@ -361,7 +361,9 @@ class Compiled:
             ref = values[i]
             t = by_name.get(name, 0.0)
             if isinstance(ref, np.ndarray):
-                t = np.ascontiguousarray(np.broadcast_to(np.asarray(t, self._np_dtype), ref.shape))
+                t = _owned(
+                    np.broadcast_to(np.asarray(t, self._np_dtype), ref.shape), self._np_dtype
+                )
             else:
                 t = self._scalar(t)
             out.append(t)
@@ -401,7 +403,7 @@ class Compiled:
         if seed is None:
             value, grads = variant._fn["value_and_grad"](*flat)
         else:
-            s = np.ascontiguousarray(np.broadcast_to(np.asarray(seed, self._np_dtype), full))
+            s = _owned(np.broadcast_to(np.asarray(seed, self._np_dtype), full), self._np_dtype)
             value, grads = variant._fn["value_and_grad_seed"](*flat, s.reshape(-1))
         shaped = []
         for g, i in zip(grads, self._wrt):
@@ -423,6 +425,14 @@ class Compiled:
         names = ", ".join(self._names)
         wrt = ", ".join(self._names[i] for i in self._wrt)
         return f"<symgrad.Compiled ({names}) wrt ({wrt}) {self.dtype}>"
+
+
+def _owned(arr: np.ndarray, dtype) -> np.ndarray:
+    """A writeable C-contiguous copy unless ``arr`` already is one (a read-only broadcast view
+    would make Numba compile a second specialisation)."""
+    if arr.flags.c_contiguous and arr.flags.writeable and arr.dtype == dtype:
+        return arr
+    return np.array(arr, dtype=dtype, order="C", copy=True)
 
 
 def _reshape_tree(out, shape):

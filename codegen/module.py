@@ -50,8 +50,8 @@ def module_source(programs: list[Program], dtype: str) -> str:
     listing = "\n".join(f"    {p.name}({len(p.params)} arguments)" for p in programs)
     parts = [HEADER.format(listing=listing)]
     text = "\n".join(bodies)
-    if "digamma(" in text or "trigamma(" in text:
-        parts.append("from symgrad.codegen.special import digamma, trigamma\n")
+    if "digamma(" in text or "trigamma(" in text or "polygamma(" in text:
+        parts.append("from symgrad.codegen.special import digamma, polygamma, trigamma\n")
     parts.append(f"_F = np.{dtype}")
     for literal, name in constants.items():
         parts.append(f"{name} = np.{dtype}({literal})")

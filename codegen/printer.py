@@ -145,6 +145,8 @@ class ScalarPrinter:
                 return f"digamma({self.print(x)})"
             if order == 1:
                 return f"trigamma({self.print(x)})"
+            if order.is_Integer and order > 1:
+                return f"polygamma({int(order)}, {self.print(x)})"
             raise UnsupportedExpressionError(f"polygamma of order {order} in {expr}")
         if isinstance(expr, sp.core.relational.Relational):
             op = {"==": "==", "!=": "!=", ">": ">", "<": "<", ">=": ">=", "<=": "<="}[expr.rel_op]
@@ -196,7 +198,9 @@ class ScalarPrinter:
             return f"({self.number(1)} / math.sqrt({b}))"
         if base is sp.E:
             return f"math.exp({self.print(exp)})"
-        return f"({b} ** {self.print(exp)})"
+        # math.pow, not **: CPython's float ** gives a complex number for a negative base and a
+        # fractional exponent, where math.pow raises (and Numba gives nan, like NumPy).
+        return f"math.pow({b}, {self.print(exp)})"
 
     def _piecewise(self, expr) -> str:
         out = self.number(float("nan"))
