@@ -13,6 +13,7 @@ from ..ir.node import Node
 from ..ir.ops_reduce import reduce_sum
 from ..ir.ops_source import const, input_node
 from ..ir.program import Program, flatten, unflatten
+from .lower import Lowerer
 from .passes import optimize
 from .program import InputSpec, ProgramSet, lower_outputs
 from .reverse import grad
@@ -59,14 +60,19 @@ CLIP = sp.Symbol("clip_norm")
 
 
 def _apply_body(body: sp.Expr, env: dict) -> Node:
-    symbols = sorted(body.free_symbols, key=str)
-    missing = [s for s in symbols if s not in env]
+    """Lower an update body with its placeholders bound to nodes.
+
+    Lowering it fine-grained (rather than as one elementwise body) keeps the parts that depend
+    only on scalar hyperparameters, such as Adam's 1 - beta1**t, as scalar nodes computed once
+    per step outside the parameter loops.
+    """
+    missing = [s for s in body.free_symbols if s not in env]
     if missing:
-        raise InputError(f"update rule uses unknown symbol(s) {missing} in {body}")
-    if not symbols:
-        return const(body)
-    mapping = {s: ew.ARGS[k] for k, s in enumerate(symbols)}
-    return ew.apply(body.xreplace(mapping), [env[s] for s in symbols], "update")
+        names = sorted(map(str, missing))
+        raise InputError(f"update rule uses unknown symbol(s) {names} in {body}")
+    lowerer = Lowerer()
+    lowerer.bindings = dict(env)
+    return lowerer.lower(body)
 
 
 def _clip(grads: list[Node], limit: Node) -> list[Node]:

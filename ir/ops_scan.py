@@ -112,11 +112,30 @@ class ScanOutputOp(Op):
 scan_output_op = register(ScanOutputOp())
 
 
+_interned_ops: dict = {}
+
+
+def _body_key(body: ScanBody) -> tuple:
+    parts = (body.seq_params, body.carry_params, body.closure_params, body.carry_out,
+             body.sum_out, body.stack_out)  # fmt: skip
+    return tuple(tuple(id(n) for n in p) for p in parts) + (body.reverse, body.stacks_carries)
+
+
 def scan(body: ScanBody, sequences, inits, closure) -> Node:
-    """The scan node running ``body`` (see :class:`ScanBody` for the input order)."""
+    """The scan node running ``body`` (see :class:`ScanBody` for the input order).
+
+    Ops are interned by body: the same recurrence spelled twice in SymPy (say once for its
+    summed loss and once, re-simplified by SymPy, for its final state) lowers to identical body
+    nodes, hence one op and, by hash-consing, one loop.
+    """
     if not sequences:
         raise UnsupportedExpressionError("a scan needs at least one sequence")
-    return make(ScanOp(body), [*sequences, *inits, *closure])
+    key = _body_key(body)
+    entry = _interned_ops.get(key)
+    if entry is None:
+        # Keep the body's nodes alive with the op so their ids stay unique.
+        entry = _interned_ops[key] = ScanOp(body)
+    return make(entry, [*sequences, *inits, *closure])
 
 
 def scan_output(node: Node, index: int) -> Node:

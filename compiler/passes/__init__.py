@@ -4,13 +4,19 @@ dead code never survives because graphs are rebuilt from their outputs)."""
 from __future__ import annotations
 
 from ...ir.node import Node
+from .canonical import canonical_order
 from .fold import drop_implicit_broadcast, fold_elementwise, fold_structural
 from .rewrite import chain, rewrite
 from .stabilize import stabilize
 from .transpose import pull_transpose
 
 DEFAULT_RULE = chain(
-    fold_elementwise, fold_structural, stabilize, drop_implicit_broadcast, pull_transpose
+    fold_elementwise,
+    fold_structural,
+    stabilize,
+    drop_implicit_broadcast,
+    pull_transpose,
+    canonical_order,
 )
 
 
