@@ -13,6 +13,7 @@ $(VENV)/.installed: pyproject.toml
 
 demo: $(VENV)/.installed
 	$(PY) examples/demo.py
+	$(PY) examples/mlp_digits.py
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q

@@ -397,7 +397,11 @@ class Compiled:
             out = variant._fn["value"](*flat)
             return _reshape_tree(out, full)
         if kind == "jvp":
-            ts = variant._tangents(tangents, flat)
+            shaped = {}
+            for k, t in (tangents or {}).items():
+                t = np.asarray(t, self._np_dtype)
+                shaped[k] = np.broadcast_to(t, full).reshape(-1) if t.ndim else t
+            ts = variant._tangents(shaped, flat)
             out = variant._fn["jvp"](*flat, *ts)
             return _reshape_tree(out, full)
         if seed is None:

@@ -59,7 +59,9 @@ def free_input_symbols(exprs) -> list:
     bound = scan_bound_symbols(exprs)
     found = {}
     for e in exprs:
-        for a in e.atoms(sp.Symbol, sp.MatrixSymbol, SequenceSymbol):
+        # free_symbols, not atoms: a Lambda's bound variable (applyfunc) is no input.
+        candidates = {a for a in e.free_symbols if isinstance(a, (sp.Symbol, sp.MatrixSymbol))}
+        for a in candidates | e.atoms(SequenceSymbol):
             if a in dims or a in bound:
                 continue
             found.setdefault(a.name, a)

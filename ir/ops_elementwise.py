@@ -139,6 +139,9 @@ class ElementwiseOp(Op):
 def _partial(body: sp.Expr, nargs: int, i: int):
     args = ARGS[:nargs]
     d = sp.diff(body, args[i])
+    if body.is_Pow and body.base == args[i] and body.exp.has(*args) and not body.exp.has(args[i]):
+        # SymPy writes d(x**y)/dx as y*x**y/x, which is nan at x = 0; y*x**(y-1) is not.
+        d = body.exp * body.base ** (body.exp - 1)
     d = d.replace(
         lambda e: isinstance(e, sp.Derivative) and isinstance(e.expr, _PIECEWISE_CONSTANT),
         lambda e: sp.S.Zero,

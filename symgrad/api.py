@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -30,6 +31,21 @@ def _as_list(expr) -> list:
 
 def _free_inputs(exprs) -> list:
     return free_input_symbols(exprs)
+
+
+def canonical_srepr(obj) -> str:
+    """``srepr`` with Dummy indices renumbered in order of appearance.
+
+    A Dummy's index differs from process to process; keyed raw, every ``applyfunc`` with a
+    Lambda would miss the disk cache in a new process.
+    """
+    text = sp.srepr(obj)
+    numbering: dict[str, str] = {}
+
+    def renumber(match) -> str:
+        return "dummy_index=" + numbering.setdefault(match.group(1), str(len(numbering)))
+
+    return re.sub(r"dummy_index=(\d+)", renumber, text)
 
 
 def _dim_str(d) -> object:
@@ -114,8 +130,8 @@ def compile(  # noqa: A001 - the public name the design asks for
     key = cache.make_key(
         "compile",
         dtype,
-        sp.srepr(exprs),
-        sp.srepr(wrt) if all(isinstance(w, sp.Basic) for w in wrt) else repr(wrt),
+        canonical_srepr(exprs),
+        canonical_srepr(wrt) if all(isinstance(w, sp.Basic) for w in wrt) else repr(wrt),
         repr(sorted((k, tuple(map(str, v))) for k, v in overrides.items())),
     )
     module, meta = _build(key, lambda: build_programs(exprs, wrt, overrides), dtype, cache_enabled)
@@ -178,7 +194,7 @@ def hessian(expr, wrt: Sequence, dtype: str = "float64", *, cache_enabled: bool 
         raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
     expr = sp.sympify(expr)
     wrt = list(wrt)
-    key = cache.make_key("hessian", dtype, sp.srepr(expr), sp.srepr(wrt))
+    key = cache.make_key("hessian", dtype, canonical_srepr(expr), sp.srepr(wrt))
     module, meta = _build(key, lambda: build_hessian(expr, wrt), dtype, cache_enabled)
     return Hessian(module, meta)
 
@@ -228,7 +244,12 @@ def compile_step(
     exprs = _as_list(loss)
     params = list(params)
     key = cache.make_key(
-        "step", dtype, sp.srepr(exprs), sp.srepr(params), rule.key(), str(bool(clip_norm))
+        "step",
+        dtype,
+        canonical_srepr(exprs),
+        canonical_srepr(params),
+        rule.key(),
+        str(bool(clip_norm)),
     )
     module, meta = _build(
         key, lambda: build_step(exprs, params, rule, clip_norm), dtype, cache_enabled

@@ -8,12 +8,14 @@ from .canonical import canonical_order
 from .fold import drop_implicit_broadcast, fold_elementwise, fold_structural
 from .rewrite import chain, rewrite
 from .stabilize import stabilize
+from .stabilize_nn import stabilize_nn as stabilize_nn_rule  # the module keeps its own name
 from .transpose import pull_transpose
 
 DEFAULT_RULE = chain(
     fold_elementwise,
     fold_structural,
     stabilize,
+    stabilize_nn_rule,  # after stabilize, which turns log(1 + t) into log1p(t) first
     drop_implicit_broadcast,
     pull_transpose,
     canonical_order,

@@ -191,11 +191,17 @@ _KINKED_UNARY = ("Abs", "sign", "Heaviside")
 # Functions that map the whole real line into [-1, 1]; the adapters use the ones the caller
 # allowed, and always have the rational squash 2u/(1 + u**2) available.
 _SQUASHERS = ("sin", "tanh", "cos", "erf")
+# sin and cos of a large argument oscillate fast: cos(u) * du/dx stays as large as du/dx where
+# u is large, while the saturating squashes damp it. Large arguments get saturating ones only.
+_PERIODIC_ARG_LIMIT = 4.0
 
 
 def _squash(draw: Any, ctx: _Context, node: _Node) -> sp.Expr:
     """Return an expression of ``node`` whose values lie in [-1, 1] for every real input."""
-    options = ["rational"] + [name for name in _SQUASHERS if name in ctx.functions]
+    allowed = [name for name in _SQUASHERS if name in ctx.functions]
+    if node.mag > _PERIODIC_ARG_LIMIT:
+        allowed = [name for name in allowed if name not in ("sin", "cos")]
+    options = ["rational"] + allowed
     choice = draw(st.sampled_from(options))
     if choice == "rational":
         return 2 * node.expr / (1 + node.expr**2)
@@ -229,8 +235,8 @@ def _adapt(draw: Any, ctx: _Context, node: _Node, lo: float, hi: float) -> _Node
     # window: mid + half * s with s in [-1, 1]; finite windows are used as they are, half-open
     # ones [lo, inf) become [lo, lo + 2].
     top = hi if math.isfinite(hi) else lo + 2.0
-    mid = sp.nsimplify((lo + top) / 2, rational=True)
-    half = sp.nsimplify((top - lo) / 2, rational=True)
+    mid = sp.Rational((lo + top) / 2).limit_denominator(1000)
+    half = sp.Rational((top - lo) / 2).limit_denominator(1000)
     return _Node(mid + half * _squash(draw, ctx, node), lo, top)
 
 
@@ -273,16 +279,8 @@ def _positive_pow_bound(node: _Node, e: float) -> tuple[float, float]:
     return (min(a, b), max(a, b))
 
 
-# Operators are always available; they are listed with their number of subtrees.
-_OPERATORS: dict[str, int] = {
-    "add": 2,
-    "sub": 2,
-    "mul": 2,
-    "div": 2,
-    "pow_int": 1,
-    "pow_rational": 1,
-    "pow_tree": 2,
-}
+# Always available, whatever the function vocabulary.
+_OPERATORS = ("add", "sub", "mul", "div", "pow_int", "pow_rational", "pow_tree")
 
 
 def _kink_point(draw: Any, node: _Node) -> sp.Rational:
@@ -293,17 +291,18 @@ def _kink_point(draw: Any, node: _Node) -> sp.Rational:
 
 
 @st.composite
-def _tree(draw: Any, ctx: _Context, depth: int, top: bool = False) -> _Node:
+def _tree(draw: Any, ctx: _Context, depth: int, min_depth: int = 0) -> _Node:
     if depth <= 0:
         return draw(_leaf(ctx))
     unary = sorted((set(_UNARY) | set(_KINKED_UNARY)) & ctx.functions)
     binary_funcs = sorted({"Max", "Min"} & ctx.functions)
-    # A bare symbol or constant is a waste of a compile at the top of a tree.
-    kinds = ([] if top else ["leaf"]) + ["operator"] + (["function"] if unary else [])
+    # No leaves above min_depth: a bare symbol or constant is a waste of a compile.
+    kinds = ([] if min_depth > 0 else ["leaf"]) + ["operator"]
+    kinds += ["function"] if unary else []
     kinds += ["nonsmooth2"] if binary_funcs else []
     kinds += ["piecewise"] if "Piecewise" in ctx.functions else []
     kind = draw(st.sampled_from(kinds))
-    sub = _tree(ctx, depth - 1)
+    sub = _tree(ctx, depth - 1, min_depth - 1)
     if kind == "leaf":
         return draw(_leaf(ctx))
     if kind == "function":
@@ -312,7 +311,8 @@ def _tree(draw: Any, ctx: _Context, depth: int, top: bool = False) -> _Node:
         if name in _KINKED_UNARY:
             arg = child.expr - _kink_point(draw, child)
             if name == "Abs":
-                return _capped(draw, ctx, _Node(sp.Abs(arg), 0.0, 2.0 * child.mag + 1.0))
+                # |t| <= 1.2 * mag + 0.2 for the threshold t, so |u - t| <= 3 * mag + 1.
+                return _capped(draw, ctx, _Node(sp.Abs(arg), 0.0, 3.0 * child.mag + 1.0))
             if name == "sign":
                 return _Node(sp.sign(arg), -1.0, 1.0)
             return _Node(sp.Heaviside(arg), 0.0, 1.0)
@@ -334,11 +334,11 @@ def _tree(draw: Any, ctx: _Context, depth: int, top: bool = False) -> _Node:
         smooth_ctx = _Context(
             ctx.symbols, ctx.min_value, ctx.max_value, ctx.functions - NONSMOOTH_FUNCTIONS
         )
-        u = draw(_tree(smooth_ctx, depth - 1))
+        u = draw(_tree(smooth_ctx, depth - 1, min_depth - 1))
         a, b = draw(sub), draw(sub)
         expr = sp.Piecewise((a.expr, u.expr < _kink_point(draw, u)), (b.expr, True))
         return _Node(expr, min(a.lo, b.lo), max(a.hi, b.hi))
-    op = draw(st.sampled_from(list(_OPERATORS)))
+    op = draw(st.sampled_from(_OPERATORS))
     if op == "pow_int":
         n = draw(st.sampled_from(_INT_EXPONENTS))
         base = draw(sub)
@@ -389,6 +389,7 @@ def bounded_expressions(
     max_depth: int = 3,
     functions: Iterable[str | Any] | None = None,
     *,
+    min_depth: int = 1,
     min_value: float = -2.0,
     max_value: float = 2.0,
 ) -> st.SearchStrategy[tuple[sp.Expr, tuple[float, float]]]:
@@ -404,12 +405,12 @@ def bounded_expressions(
         raise TypeError("expressions are drawn over scalar sympy Symbols only")
     if not min_value <= max_value:
         raise ValueError("min_value must not exceed max_value")
-    if max_depth < 0:
-        raise ValueError("max_depth must be >= 0")
+    if max_depth < 1 or min_depth < 0:
+        raise ValueError("need max_depth >= 1 and min_depth >= 0")
     ctx = _Context(symbols, float(min_value), float(max_value), _function_names(functions))
     # A constant tree has a zero gradient: it tests nothing, so ask for at least one symbol.
     return (
-        _tree(ctx, max_depth, top=True)
+        _tree(ctx, max_depth, max(1, min(min_depth, max_depth)))
         .filter(lambda node: bool(node.expr.free_symbols))
         .map(lambda node: (node.expr, (node.lo, node.hi)))
     )
@@ -420,6 +421,7 @@ def expressions(
     max_depth: int = 3,
     functions: Iterable[str | Any] | None = None,
     *,
+    min_depth: int = 1,
     min_value: float = -2.0,
     max_value: float = 2.0,
 ) -> st.SearchStrategy[sp.Expr]:
@@ -444,6 +446,9 @@ def expressions(
         Opt in to :data:`NONSMOOTH_FUNCTIONS` (their kinks are offset from 0 by constants such
         as 7/23; skip inputs near a kink with :func:`kink_distance`) or to
         :data:`SPECIAL_FUNCTIONS` (``gamma``, ``loggamma`` on positive arguments).
+    min_depth : int, default 1
+        Every leaf lies at least this deep (capped at ``max_depth``), so no bare symbol is
+        drawn; raise it for bigger trees when each tree is expensive (a compile, say).
     min_value, max_value : float, default -2, 2
         The input range for which the domain guarantee holds.
 
@@ -466,7 +471,12 @@ def expressions(
     >>> test_finite()
     """
     return bounded_expressions(
-        symbols, max_depth, functions, min_value=min_value, max_value=max_value
+        symbols,
+        max_depth,
+        functions,
+        min_depth=min_depth,
+        min_value=min_value,
+        max_value=max_value,
     ).map(lambda pair: pair[0])
 
 
@@ -601,7 +611,9 @@ def kink_distance(expr: sp.Expr, values: Mapping[Any, Any]) -> float:
     differences inside ``Max``/``Min``, ``lhs - rhs`` of ``Piecewise`` conditions) this is
     ``|g| / sum_i |dg/dx_i|`` at ``values``: roughly how far an input may move before ``g``
     changes sign. Array values give the minimum over elements. Returns ``inf`` for expressions
-    without kinks. Finite differences with steps well below this distance are valid.
+    without kinks. Finite differences with steps well below this distance are valid: skip
+    points closer than ~1e-3 for float64 checks (steps ~1e-6) and ~5e-2 for float32 checks
+    (steps ~5e-3).
 
     Examples
     --------
