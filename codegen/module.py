@@ -21,6 +21,17 @@ from numba import njit
 '''
 
 
+#: In the plain-Python twins the vectorisable kernels (Numba-only) become CPython's math.
+PYTHON_SPELLINGS = {
+    "fast_exp(": "math.exp(",
+    "fast_log(": "math.log(",
+    "fast_tanh(": "math.tanh(",
+    "fast_log1p(": "math.log1p(",
+    "fast_expm1(": "math.expm1(",
+}
+FAST_KERNELS = ("fast_exp", "fast_expm1", "fast_log", "fast_log1p", "fast_tanh",
+                "fast_sigmoid", "fast_softplus")  # fmt: skip
+
 #: Programs that also get a plain-Python copy when the whole graph is scalar.
 PYTHON_COPIES = ("value", "value_and_grad")
 #: Largest scalar function (in lines) worth running in CPython rather than through Numba.
@@ -46,10 +57,15 @@ def module_source(programs: list[Program], dtype: str) -> str:
             lines = body.splitlines()
             if p.name in PYTHON_COPIES and len(lines) <= PYTHON_COPY_MAX_LINES:
                 plain = "\n".join(lines[1:]).replace(f"def {p.name}(", f"def py_{p.name}(", 1)
+                for fast, exact in PYTHON_SPELLINGS.items():
+                    plain = plain.replace(fast, exact)
                 bodies.append(plain + "\n")
     listing = "\n".join(f"    {p.name}({len(p.params)} arguments)" for p in programs)
     parts = [HEADER.format(listing=listing)]
     text = "\n".join(bodies)
+    used = [k for k in FAST_KERNELS if f"{k}(" in text]
+    if used:
+        parts.append(f"from symgrad.codegen.fastmath import {', '.join(used)}\n")
     if "digamma(" in text or "trigamma(" in text or "polygamma(" in text:
         parts.append("from symgrad.codegen.special import digamma, polygamma, trigamma\n")
     parts.append(f"_F = np.{dtype}")

@@ -74,8 +74,9 @@ def side_by_side(name: str, ours: np.ndarray, theirs: np.ndarray) -> str:
 
 
 def print_backward_equations(f: sg.Compiled) -> None:
-    """Placeholder for the equations view: the backward pass symgrad derived, printed as
-    equations next to the δ-rule above. (Added with the IR-to-SymPy printing work.)"""
+    """The forward and backward pass symgrad derived and compiles, raised back to equations."""
+    print("\nwhat symgrad compiled, as equations (sg.explain):")
+    print(sg.explain(f))
 
 
 def main() -> dict:

@@ -11,6 +11,7 @@ Examples
 
 from .api import Hessian, compile, compile_step, hessian
 from .codegen.compiled import Compiled
+from .explain import Equations, explain, forward_equations, gradient_equations
 from .ir.errors import (
     CacheError,
     InputError,
@@ -24,5 +25,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "compile", "compile_step", "hessian", "Compiled", "Hessian", "CacheError", "InputError",
-    "ShapeError", "SymgradError", "Sequence", "scan", "UnsupportedExpressionError", "__version__",
+    "ShapeError", "SymgradError", "Sequence", "scan", "Equations", "explain",
+    "forward_equations", "gradient_equations", "UnsupportedExpressionError", "__version__",
 ]  # fmt: skip

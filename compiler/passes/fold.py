@@ -110,6 +110,8 @@ def fold_structural(node: Node) -> Node | None:
         for scaled_eye, other in ((a, b), (b, a)):
             factor = _scaled_identity_factor(scaled_eye)
             if factor is not None:
+                if factor.op is const_op:
+                    return ew.scale(other, factor.attr("value"))
                 return ew.mul(other, factor)
         return None
     if op is trace_op:
@@ -120,8 +122,15 @@ def fold_structural(node: Node) -> Node | None:
 
 
 def _scaled_identity_factor(node: Node) -> Node | None:
-    """``s`` if ``node`` is ``eye * s`` for a scalar node ``s`` (the VJP of a trace)."""
-    if not isinstance(node.op, ew.ElementwiseOp) or node.op.body != ew.a0 * ew.a1:
+    """``s`` if ``node`` is ``eye * s`` for a scalar ``s`` (the VJP of a trace)."""
+    if not isinstance(node.op, ew.ElementwiseOp):
+        return None
+    if node.op.nargs == 1 and node.inputs[0].op is eye_op:
+        c = node.op.body.xreplace({ew.a0: 1})
+        if c.is_number and node.op.body == c * ew.a0:
+            return const(c)
+        return None
+    if node.op.body != ew.a0 * ew.a1:
         return None
     x, y = node.inputs
     if x.op is eye_op and y.ndim == 0:

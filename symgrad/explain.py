@@ -1,0 +1,1062 @@
+"""Read the gradients symgrad derived, as math.
+
+:func:`gradient_equations` raises the optimised ``value_and_grad`` program of a compiled function
+(exactly the graph the generated code computes, not a fresh ``sympy.diff``) back to SymPy, as an
+ordered list of named assignments; :func:`forward_equations` does the same for the ``value``
+program and :func:`explain` prints both, one equation per line. Matrix models stay in matrix
+form (``MatMul``, ``Transpose``, ``HadamardProduct``); see :mod:`symgrad.ir.to_sympy`.
+
+Naming rule
+-----------
+Every node used more than once gets a name and a node used once is inlined into its user, except
+inputs, constants and one-step views of them (``W2ᵀ``, ``1·b1``), which are cheap to repeat. A
+formula that a fused derivative body repeats (``Heaviside(x - y)`` next to ``z1 = x - y``) is
+named too, so no subexpression appears in two equations. Names follow the backprop lectures:
+
+``L``
+    The value of the compiled expression (the loss); further outputs are ``aux1, aux2, ...``.
+``dL/dW``
+    The gradient with respect to the input ``W`` (printed ``∂L/∂W``).
+``h<l>``
+    The output of an *activation*: an elementwise op of one operand that is not linear in it
+    (``tanh``, ``sigmoid``, ``exp``, ``relu``, a square ...), or a named function of several
+    (``Max``, ``logaddexp`` ...). Activations that feed a matrix product or another activation
+    (a network's layer outputs) are always named. ``l`` counts activations on the longest path
+    from the inputs, so ``h1 = tanh(X·W1 + 1·b1)`` is the first hidden layer.
+``z<l>``
+    A *pre-activation* used more than once: the operand of an activation, or an affine layer
+    output (a product with one differentiated input, ``h·W``, plus linear terms such as
+    ``+ 1·b`` or ``- Y``). Its layer ``l`` is one more than the number of activations before it.
+``δ<l>``
+    The error signal arriving at the pre-activations of layer ``l``: ``δl = ∂L/∂zl``, the
+    cotangent of a pre-activation as the backward graph computes it. Always named. Layers are
+    numbered from the inputs, so in an MLP ``δl`` pairs with ``Wl`` and the output layer has the
+    highest number: ``∂L/∂Wl = h(l-1)ᵀ·δl`` and ``δl = (δ(l+1)·W(l+1)ᵀ) ∘ f'(zl)``.
+``t<k>``
+    Any other shared intermediate, numbered in order.
+
+Two names of one kind and layer get suffixes (``δ2_1``, ``δ2_2``); a name that a user symbol
+already has gets primes. A node that is also an output keeps its first name and the output is
+written as an alias (``dL/dx = δ1``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import sympy as sp
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
+from sympy.matrices.expressions.matexpr import MatrixElement
+from sympy.printing.latex import LatexPrinter
+from sympy.printing.str import StrPrinter
+
+from .compiler.passes import optimize
+from .compiler.program import ProgramSet
+from .compiler.reverse import grad
+from .ir.errors import SymgradError
+from .ir.node import Node, toposort
+from .ir.ops_source import const
+from .ir.program import Program, flatten
+from .ir.to_sympy import (
+    SOURCE_OPS,
+    ElementwiseMap,
+    NumPyMatrixPrinter,
+    OpCall,
+    is_ones,
+    raise_graph,
+    replace_exact,
+    shaped_symbol,
+    trivial_nodes,
+    use_counts,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .codegen.compiled import Compiled
+
+__all__ = [
+    "Equation", "Equations", "explain", "forward_equations", "gradient_equations", "is_cheap",
+    "share_repeated",
+]  # fmt: skip
+
+
+# -- the result ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Equation:
+    """One assignment ``symbol = expr``.
+
+    Attributes
+    ----------
+    symbol
+        The name: a ``Symbol`` (scalar) or ``MatrixSymbol`` (matrix).
+    expr
+        The right-hand side, over the inputs and earlier names.
+    section
+        ``"forward"`` (computed from the inputs alone) or ``"backward"``.
+    node
+        The IR node the equation computes (``None`` for an output alias or a formula named
+        because a fused body repeats it).
+    """
+
+    symbol: sp.Basic
+    expr: sp.Basic
+    section: str = "backward"
+    node: Node | None = None
+
+    @property
+    def name(self) -> str:
+        return self.symbol.name
+
+
+class Equations:
+    """An ordered list of named assignments; each refers only to inputs and earlier names.
+
+    Iterating gives ``(symbol, expr)`` pairs. ``str()`` prints one equation per line,
+    :meth:`to_latex` gives LaTeX and Jupyter renders it as math.
+
+    Parameters
+    ----------
+    equations
+        The :class:`Equation` records, in order.
+    inputs
+        The input symbols of the compiled function.
+    dims
+        Its dimension symbols (e.g. a batch size ``n``).
+    display
+        Text shown for some names (``dL/dW`` prints as ``∂L/∂W``).
+    latex_names
+        LaTeX for some names (``δ2`` as ``\\delta_{2}``).
+    """
+
+    def __init__(
+        self,
+        equations: list[Equation],
+        inputs: list | tuple = (),
+        dims: list | tuple = (),
+        display: Mapping | None = None,
+        latex_names: Mapping | None = None,
+    ):
+        self.equations = list(equations)
+        self.inputs = list(inputs)
+        self.dims = list(dims)
+        self.display = dict(display or {})
+        self.latex_names = dict(latex_names or {})
+
+    # -- sequence protocol -----------------------------------------------------------------
+    def __iter__(self) -> Iterator[tuple[sp.Basic, sp.Basic]]:
+        return ((e.symbol, e.expr) for e in self.equations)
+
+    def __len__(self) -> int:
+        return len(self.equations)
+
+    def __getitem__(self, key):
+        """By position (an :class:`Equation`), or the right-hand side by name or symbol."""
+        if isinstance(key, (int, slice)):
+            return self.equations[key]
+        name = key if isinstance(key, str) else getattr(key, "name", str(key))
+        aliases = {name, name.replace("delta", "δ"), name.replace("∂", "d")}
+        for e in self.equations:
+            if e.name in aliases:
+                return e.expr
+        raise KeyError(key)
+
+    def __contains__(self, key) -> bool:
+        try:
+            self[key]
+        except KeyError:
+            return False
+        return True
+
+    @property
+    def symbols(self) -> list[sp.Basic]:
+        return [e.symbol for e in self.equations]
+
+    @property
+    def names(self) -> list[str]:
+        return [e.name for e in self.equations]
+
+    def as_dict(self) -> dict[sp.Basic, sp.Basic]:
+        """``{symbol: expr}`` in order."""
+        return {e.symbol: e.expr for e in self.equations}
+
+    def _part(self, section: str) -> Equations:
+        kept = [e for e in self.equations if e.section == section]
+        return Equations(kept, self.inputs, self.dims, self.display, self.latex_names)
+
+    @property
+    def forward(self) -> Equations:
+        """The equations computed from the inputs alone."""
+        return self._part("forward")
+
+    @property
+    def backward(self) -> Equations:
+        """The equations of the backward pass (δs, gradients and their intermediates)."""
+        return self._part("backward")
+
+    # -- graph hooks -----------------------------------------------------------------------
+    def labels(self) -> dict[Node, str]:
+        """``{node: name}`` for every named node, e.g. to label a drawing of the graph."""
+        return {e.node: self._text(e.symbol) for e in self.equations if e.node is not None}
+
+    def backward_nodes(self) -> set[Node]:
+        """The named nodes of the backward pass."""
+        return {e.node for e in self.equations if e.node is not None and e.section == "backward"}
+
+    # -- printing --------------------------------------------------------------------------
+    def _text(self, expr) -> str:
+        return _TextPrinter({"display": self.display}).doprint(expr)
+
+    def lines(self) -> list[str]:
+        """One ``name = expression`` line per equation."""
+        return [f"{self._text(e.symbol)} = {self._text(e.expr)}" for e in self.equations]
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+    def __repr__(self) -> str:
+        return f"<Equations: {len(self)} equations>\n{self}"
+
+    def to_latex(self) -> str:
+        """The equations as one LaTeX ``aligned`` block (via SymPy's LaTeX printer)."""
+        printer = _LatexPrinter({"symbol_names": self.latex_names})
+        rows = [f"{printer.doprint(e.symbol)} &= {printer.doprint(e.expr)}" for e in self.equations]
+        return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
+
+    def _repr_latex_(self) -> str:
+        return f"$\\displaystyle {self.to_latex()}$"
+
+    # -- numbers ---------------------------------------------------------------------------
+    def evaluate(self, values: Mapping | None = None, **kwargs) -> dict[str, Any]:
+        """Evaluate the equations in order with ``sympy.lambdify`` (NumPy and SciPy).
+
+        Parameters
+        ----------
+        values, **kwargs
+            Input values by symbol or name; matrix dimensions are bound from array shapes.
+
+        Returns
+        -------
+        dict
+            ``{name: value}`` for every equation, in order.
+        """
+        given = {getattr(k, "name", k): v for k, v in (values or {}).items()}
+        given.update(kwargs)
+        env: dict[sp.Basic, Any] = {}
+        for sym in self.inputs:
+            if sym.name not in given:
+                continue
+            value = given[sym.name]
+            if isinstance(sym, sp.MatrixSymbol):
+                value = np.asarray(value, dtype=np.float64)
+                for d, size in zip(sym.shape, value.shape):
+                    if isinstance(d, sp.Symbol):
+                        env[d] = int(size)
+            env[sym] = value
+        for d in self.dims:
+            if d.name in given:
+                env[d] = int(given[d.name])
+        out: dict[str, Any] = {}
+        for e in self.equations:
+            env[e.symbol] = _lambdify_eval(e.expr, env)
+            out[e.name] = env[e.symbol]
+        return out
+
+
+def _lambdify_eval(expr: sp.Basic, env: Mapping[sp.Basic, Any]) -> Any:
+    """Value of ``expr`` given ``env`` (symbol -> value), through ``sympy.lambdify``."""
+    if isinstance(expr, (sp.Symbol, sp.MatrixSymbol)) and expr in env:
+        return env[expr]
+    free = [s for s in env if _occurs(s, expr)]
+    # Generated names ("dL/dW") are not identifiers: hand lambdify plain ones. Dimension symbols
+    # keep their names, as they also occur in the shapes of the renamed matrices.
+    renamed = {
+        s: shaped_symbol(f"_v{k}", s.shape if isinstance(s, sp.MatrixSymbol) else ())
+        for k, s in enumerate(free)
+        if not s.name.isidentifier()
+    }
+    body = replace_exact(expr, renamed)
+    args = [renamed.get(s, s) for s in free]
+    printer = NumPyMatrixPrinter.for_lambdify()
+    fn = sp.lambdify(args, body, modules=["scipy", "numpy"], printer=printer)
+    return fn(*[env[s] for s in free])
+
+
+def _occurs(sym: sp.Basic, expr: sp.Basic) -> bool:
+    if isinstance(sym, sp.MatrixSymbol):
+        return expr.has(sym)
+    return sym in expr.free_symbols
+
+
+# -- roles of forward nodes ---------------------------------------------------------------------
+def _partials_constant(node: Node) -> list[bool]:
+    op = node.op
+    out = []
+    for i in range(op.nargs):
+        try:
+            out.append(bool(op.partial(i)[0].is_number))
+        except Exception:  # noqa: BLE001 - a body SymPy cannot differentiate is not linear
+            out.append(False)
+    return out
+
+
+def _is_activation(node: Node) -> bool:
+    """An elementwise op that bends its operand (see the module docstring)."""
+    if node.op.family != "elementwise":
+        return False
+    if isinstance(node.op.body, sp.core.function.Application):
+        return True
+    return node.op.nargs == 1 and not _partials_constant(node)[0]
+
+
+class _Roles:
+    """Activations, pre-activations and layer depths of a program's forward graph."""
+
+    def __init__(self, value_nodes: list[Node], wrt_nodes: list[Node]):
+        self.order = toposort(value_nodes)
+        self.forward = {id(n) for n in self.order}
+        wrt = {id(w) for w in wrt_nodes}
+        users: dict[int, list[Node]] = {}
+        for n in self.order:
+            for i in n.inputs:
+                users.setdefault(id(i), []).append(n)
+        self.activation = {id(n) for n in self.order if _is_activation(n)}
+        self.depth: dict[int, int] = {}
+        depends: set[int] = set()
+        affine: set[int] = set()
+        downstream: set[int] = set()  # nodes computed from an affine node
+        for n in self.order:
+            below = max((self.depth[id(i)] for i in n.inputs), default=0)
+            self.depth[id(n)] = below + (1 if id(n) in self.activation else 0)
+            if id(n) in wrt or any(id(i) in depends for i in n.inputs):
+                depends.add(id(n))
+            if self._param_matmul(n, wrt):
+                affine.add(id(n))
+            elif self._linear(n) and any(id(i) in affine for i in n.inputs):
+                # h·W + 1·b - Y is affine; z - logsumexp(z) is not (its other term uses z).
+                if all(id(i) in affine or id(i) not in downstream for i in n.inputs):
+                    affine.add(id(n))
+            if id(n) in affine or any(id(i) in downstream for i in n.inputs):
+                downstream.add(id(n))
+        self.pre: list[Node] = [
+            n
+            for n in self.order
+            if n.op.name not in SOURCE_OPS
+            and id(n) in depends
+            and (id(n) in affine or any(id(u) in self.activation for u in users.get(id(n), ())))
+        ]
+        self.pre_ids = {id(n) for n in self.pre}
+        # Layer outputs: activations feeding a product or another activation.
+        self.layer_outputs = {
+            id(n)
+            for n in self.order
+            if id(n) in self.activation
+            and any(u.op.name == "matmul" or id(u) in self.activation for u in users.get(id(n), ()))
+        }
+
+    @staticmethod
+    def _param_matmul(n: Node, wrt: set[int]) -> bool:
+        if n.op.name != "matmul":
+            return False
+
+        def is_param(x: Node) -> bool:
+            if x.op.name == "transpose":
+                x = x.inputs[0]
+            return id(x) in wrt
+
+        return sum(is_param(i) for i in n.inputs) == 1
+
+    @staticmethod
+    def _linear(n: Node) -> bool:
+        if n.op.name in ("transpose", "reshape", "broadcast_to"):
+            return True
+        return n.op.family == "elementwise" and all(_partials_constant(n))
+
+    def layer(self, z: Node) -> int:
+        return self.depth[id(z)] + 1
+
+
+def _cotangents(main: Node, wrt_nodes: list[Node], targets: list[Node]) -> dict[int, Node]:
+    """The optimised cotangent node of each target, as the program's backward graph has it.
+
+    Differentiating with the targets as extra ``wrt`` nodes builds the same (hash-consed)
+    cotangent nodes as the program's own reverse pass, and optimising them with the same
+    passes gives the nodes of the optimised program.
+    """
+    if not targets:
+        return {}
+    nodes = grad(main, list(wrt_nodes) + list(targets), const(1, main.shape))
+    optimised = optimize(nodes)
+    return {id(t): c for t, c in zip(targets, optimised[len(wrt_nodes) :])}
+
+
+# -- building the equations ---------------------------------------------------------------------
+def _program_set(f: Compiled | ProgramSet) -> ProgramSet:
+    if isinstance(f, ProgramSet):
+        return f
+    try:
+        programs = f.programs
+    except AttributeError as err:
+        raise SymgradError(f"cannot read the equations of {f!r}: {err}") from None
+    if not isinstance(programs, ProgramSet):
+        raise SymgradError(f"{f!r} has no programs to explain")
+    return programs
+
+
+def _program(ps: ProgramSet, name: str) -> Program:
+    for p in ps.programs:
+        if p.name == name:
+            return p
+    raise SymgradError(f"no program {name!r} to explain")
+
+
+def _grad_latex(sym: sp.Basic) -> str:
+    return f"\\frac{{\\partial L}}{{\\partial {sp.latex(sym)}}}"
+
+
+def _layer_latex(base: str, layer: int, k: int | None) -> str:
+    """``\\delta_{2}``, ``h_{1,2}``: LaTeX of a layer-numbered name (``k`` numbers ties)."""
+    head = "\\delta" if base == "δ" else base
+    return f"{head}_{{{layer}}}" if k is None else f"{head}_{{{layer},{k}}}"
+
+
+def _build(ps: ProgramSet, program: Program, with_grads: bool) -> Equations:
+    inputs = {s.name: s.symbol for s in ps.inputs}
+    wrt_syms = [ps.inputs[i].symbol for i in ps.wrt]
+    wrt_nodes = [program.params[i] for i in ps.wrt]
+    if with_grads:
+        value, grads = program.result
+        grad_nodes = flatten(grads)
+    else:
+        value, grad_nodes = program.result, []
+    value_nodes = flatten(value)
+    roles = _Roles(value_nodes, wrt_nodes)
+    roots = value_nodes + grad_nodes
+    order = toposort(roots)
+    position = {id(n): k for k, n in enumerate(order)}
+    counts = use_counts(roots)
+    cheap = trivial_nodes(order)
+
+    # Output names, in output order: L, aux1, ..., then dL/dW for each wrt symbol.
+    outputs: list[tuple[Node, str]] = [(value_nodes[0], "L")]
+    outputs += [(n, f"aux{k}") for k, n in enumerate(value_nodes[1:], 1)]
+    outputs += [(n, f"dL/d{s.name}") for n, s in zip(grad_nodes, wrt_syms)]
+
+    # δ: cotangents of pre-activations that the backward graph computes.
+    delta_layer: dict[int, int] = {}
+    if with_grads:
+        cots = _cotangents(value_nodes[0], wrt_nodes, roles.pre)
+        for z in roles.pre:
+            c = cots.get(id(z))
+            if c is None or id(c) not in position or id(c) in roles.forward or id(c) in cheap:
+                continue
+            delta_layer[id(c)] = max(delta_layer.get(id(c), 0), roles.layer(z))
+
+    taken = {s.name for s in ps.inputs} | {str(d) for d in ps.dims}
+
+    def unique(name: str) -> str:
+        while name in taken:
+            name += "'"
+        return name
+
+    outputs = [(node, unique(name)) for node, name in outputs]
+    # Which nodes get a name, and its kind: (base, layer) before numbering ties.
+    kinds: dict[int, tuple[str, int | None]] = {}
+    for c_id, layer in delta_layer.items():
+        kinds[c_id] = ("δ", layer)
+    for k, (node, name) in enumerate(outputs):
+        # A gradient that is a forward value (d(x*y)/dy = x) keeps a forward name.
+        if k < len(value_nodes) or id(node) not in roles.forward:
+            kinds.setdefault(id(node), (name, None))
+    for node in order:
+        if id(node) in kinds or id(node) in cheap:
+            continue
+        shared = counts.get(id(node), 0) > 1
+        if id(node) in roles.activation and (shared or id(node) in roles.layer_outputs):
+            kinds[id(node)] = ("h", roles.depth[id(node)])
+        elif shared and id(node) in roles.pre_ids:
+            kinds[id(node)] = ("z", roles.layer(node))
+        elif shared:
+            kinds[id(node)] = ("t", None)
+
+    # Names: layered kinds numbered by layer (suffixes for ties), t-names in dependency order.
+    names: dict[Node, str] = {}
+    latex_of: dict[int, str] = {}
+    groups: dict[tuple, list[Node]] = {}
+    for node in order:
+        kind = kinds.get(id(node))
+        if kind is not None and kind[0] in ("δ", "h", "z"):
+            groups.setdefault(kind, []).append(node)
+    for (base, layer), members in groups.items():
+        for k, node in enumerate(members, 1):
+            tie = len(members) > 1
+            names[node] = unique(f"{base}{layer}_{k}" if tie else f"{base}{layer}")
+            latex_of[id(node)] = _layer_latex(base, layer, k if tie else None)
+    t_count = 0
+    for node in order:
+        kind = kinds.get(id(node))
+        if kind is None or node in names:
+            continue
+        if kind[0] == "t":
+            # A placeholder: t-names are numbered in reading order once all are known.
+            t_count += 1
+            names[node] = f"{_TMP}{t_count}"
+        else:
+            names[node] = kind[0]  # an output name, already unique
+
+    raised = raise_graph(roots, inputs, names, share=False)
+
+    display: dict[sp.Basic, str] = {}
+    latex_names: dict[sp.Basic, str] = {}
+    equations: list[Equation] = []
+    for a in raised.assignments:
+        section = "forward" if id(a.node) in roles.forward else "backward"
+        equations.append(Equation(a.symbol, a.expr, section, a.node))
+        if id(a.node) in latex_of:
+            latex_names[a.symbol] = latex_of[id(a.node)]
+    wrt_by_grad = {name: w for (_, name), w in zip(outputs[len(value_nodes) :], wrt_syms)}
+    # An output whose node is named otherwise (a δ, another output) or not at all (an input,
+    # a constant) is written as an alias of that name or value.
+    defined = {a.symbol.name for a in raised.assignments}
+    for node, name in outputs:
+        if name in defined:
+            continue
+        section = "backward" if name in wrt_by_grad else "forward"
+        symbol = shaped_symbol(name, node.shape)
+        equations.append(Equation(symbol, raised.value(node), section, None))
+        defined.add(name)
+    for e in equations:
+        if e.name in wrt_by_grad:
+            w = wrt_by_grad[e.name]
+            display[e.symbol] = f"∂L/∂{w.name}"
+            latex_names[e.symbol] = _grad_latex(w)
+    # Forward equations first (outputs aliases included), then the backward pass.
+    equations.sort(key=lambda e: 0 if e.section == "forward" else 1)
+
+    def fresh() -> str:
+        nonlocal t_count
+        t_count += 1
+        return f"{_TMP}{t_count}"
+
+    equations = _number_t_names(share_repeated(equations, fresh, set(ps.dims)), unique)
+    return Equations(equations, [s.symbol for s in ps.inputs], ps.dims, display, latex_names)
+
+
+#: Prefix of provisional t-names (not a character a SymPy symbol name is likely to start with).
+_TMP = "\x00t"
+
+
+def _number_t_names(equations: list[Equation], unique: Callable[[str], str]) -> list[Equation]:
+    """Give the provisional t-names their final numbers, t1, t2, ... in reading order."""
+    renames: dict[sp.Basic, sp.Basic] = {}
+    for e in equations:
+        if e.name.startswith(_TMP):
+            name = unique(f"t{len(renames) + 1}")
+            shape = e.symbol.shape if isinstance(e.symbol, sp.MatrixSymbol) else ()
+            renames[e.symbol] = shaped_symbol(name, shape)
+    if not renames:
+        return equations
+    return [
+        Equation(renames.get(e.symbol, e.symbol), replace_exact(e.expr, renames), e.section, e.node)
+        for e in equations
+    ]
+
+
+def is_cheap(expr: sp.Basic, dims: Iterable = ()) -> bool:
+    """Whether ``expr`` is too small to deserve a name when it recurs.
+
+    Atoms, constants (no symbols but the dimensions ``dims``), and one-step views of an atom:
+    ``Wᵀ``, ``-x``, ``A[i, j]``, and a broadcast such as ``1·b``. Conditions (booleans) and the
+    insides of ``Lambda`` bodies are not expressions of the graph and are never named either.
+    """
+    if not isinstance(expr, sp.Expr) or isinstance(expr, sp.Lambda):
+        return True
+    if expr.is_Atom or isinstance(
+        expr, (sp.MatrixSymbol, sp.OneMatrix, sp.ZeroMatrix, sp.Identity)
+    ):
+        return True
+    dims = dims if isinstance(dims, (set, frozenset)) else set(dims)
+    if expr.free_symbols <= dims and not expr.atoms(sp.MatrixSymbol):
+        return True
+    if isinstance(expr, (sp.Transpose, MatrixElement)):
+        return _atomic_operand(expr.args[0])
+    if isinstance(expr, (sp.Mul, sp.MatMul)):
+        c, rest = _coeff(expr) if isinstance(expr, sp.MatMul) else expr.as_coeff_Mul()
+        rest = rest if isinstance(rest, list) else [rest]
+        others = [m for m in rest if not isinstance(m, sp.OneMatrix)]
+        return c in (1, -1) and len(others) == 1 and _atomic_operand(others[0])
+    return False
+
+
+def _atomic_operand(e) -> bool:
+    return e.is_Atom or isinstance(e, sp.MatrixSymbol)
+
+
+def _subexpressions(expr: sp.Basic, dims) -> Iterator[sp.Basic]:
+    """Distinct non-cheap subexpressions of ``expr`` (``expr`` included), not inside Lambdas."""
+    seen: set = set()
+    stack = [expr]
+    while stack:
+        e = stack.pop()
+        if e in seen or isinstance(e, sp.Lambda):
+            continue
+        seen.add(e)
+        if not is_cheap(e, dims):
+            yield e
+        stack.extend(e.args)
+
+
+def share_repeated(
+    equations: list[Equation], fresh: Callable[[], str], dims: Iterable = ()
+) -> list[Equation]:
+    """Name every subexpression that occurs in two or more equations.
+
+    The graph never computes one node twice, but a fused elementwise body can contain a formula
+    that another node computes too (``Heaviside(x - y)`` next to ``z1 = x - y``). Such a formula
+    is replaced by the earlier equation's name when it is that equation's whole right-hand side,
+    else by a new name ``fresh()`` defined just before its first use. Larger formulas go first,
+    so a name covers as much as it can.
+    """
+    equations = list(equations)
+    dims = frozenset(dims)
+    where: dict[sp.Basic, list[int]] = {}
+    for k, e in enumerate(equations):
+        for sub in _subexpressions(e.expr, dims):
+            where.setdefault(sub, []).append(k)
+    candidates = [sub for sub, ks in where.items() if len(ks) > 1]
+    if not candidates:
+        return equations
+    candidates.sort(key=lambda c: -sp.count_ops(c, visual=False) - len(c.args))
+    for cand in candidates:
+        users = [k for k, e in enumerate(equations) if e.expr.has(cand)]
+        if len(users) < 2:
+            continue  # an earlier, larger name already covers it
+        first = users[0]
+        if equations[first].expr == cand:
+            # The formula is an equation's right-hand side: later uses read that name.
+            symbol = equations[first].symbol
+            rest = users[1:]
+        else:
+            symbol = shaped_symbol(fresh(), cand.shape if cand.is_Matrix else ())
+            definition = Equation(symbol, cand, equations[first].section, None)
+            equations.insert(first, definition)
+            rest = [k + 1 for k in users]
+        for k in rest:
+            e = equations[k]
+            if e.expr == cand:
+                new = symbol  # the same formula twice: the later one is an alias
+            else:
+                new = replace_exact(e.expr, {cand: symbol})
+            equations[k] = Equation(e.symbol, new, e.section, e.node)
+    return equations
+
+
+def gradient_equations(f: Compiled | ProgramSet) -> Equations:
+    """The backward pass symgrad derived, raised to SymPy as named equations.
+
+    The equations are those of the optimised ``value_and_grad`` program (exactly what the
+    compiled code computes): the forward intermediates it keeps, ``L``, then the δs and the
+    gradients ``dL/dW`` (the gradient of the sum of ``L`` for a matrix-valued ``L``). See the
+    module docstring for the naming rule.
+
+    Parameters
+    ----------
+    f : Compiled or ProgramSet
+        A function from :func:`symgrad.compile` (or its ``programs``).
+
+    Returns
+    -------
+    Equations
+        Ordered ``(symbol, expr)`` pairs; ``.forward`` and ``.backward`` split them.
+
+    Examples
+    --------
+    >>> import sympy as sp, symgrad as sg
+    >>> from symgrad.explain import gradient_equations
+    >>> w, x, b = sp.symbols("w x b")
+    >>> f = sg.compile(sp.tanh(w * x + b), wrt=[w, b])
+    >>> eqs = gradient_equations(f)
+    >>> print(eqs)
+    L = tanh(b + w*x)
+    δ1 = 1 - L**2
+    ∂L/∂w = x*δ1
+    ∂L/∂b = δ1
+    >>> eqs["dL/dw"]
+    x*δ1
+    """
+    ps = _program_set(f)
+    return _build(ps, _program(ps, "value_and_grad"), with_grads=True)
+
+
+def forward_equations(f: Compiled | ProgramSet) -> Equations:
+    """The forward pass (the optimised ``value`` program) as named equations.
+
+    Layer outputs (activations feeding a matrix product or another activation) and shared
+    intermediates are named; see the module docstring.
+
+    Examples
+    --------
+    >>> import sympy as sp, symgrad as sg
+    >>> from symgrad.explain import forward_equations
+    >>> x = sp.Symbol("x")
+    >>> print(forward_equations(sg.compile(sp.sin(sp.sin(x)), wrt=[x])))
+    h1 = sin(x)
+    L = sin(h1)
+    """
+    ps = _program_set(f)
+    return _build(ps, _program(ps, "value"), with_grads=False)
+
+
+def explain(f: Compiled | ProgramSet) -> str:
+    """The forward and backward equations of a compiled function, one per line.
+
+    Parameters
+    ----------
+    f : Compiled or ProgramSet
+        A function from :func:`symgrad.compile`.
+
+    Returns
+    -------
+    str
+        A ``forward pass:`` block and a ``backward pass:`` block (see :func:`gradient_equations`).
+
+    Examples
+    --------
+    >>> import sympy as sp, symgrad as sg
+    >>> from symgrad.explain import explain
+    >>> w, x, b = sp.symbols("w x b")
+    >>> print(explain(sg.compile(sp.tanh(w * x + b), wrt=[w, b])))
+    forward pass:
+      L = tanh(b + w*x)
+    backward pass:
+      δ1 = 1 - L**2
+      ∂L/∂w = x*δ1
+      ∂L/∂b = δ1
+    """
+    eqs = gradient_equations(f)
+    parts = []
+    for title, part in (("forward pass:", eqs.forward), ("backward pass:", eqs.backward)):
+        parts.append(title)
+        parts.extend(f"  {line}" for line in part.lines())
+    return "\n".join(parts)
+
+
+# -- printers -----------------------------------------------------------------------------------
+def _negative(term) -> bool:
+    c = _coeff(term)[0]
+    return bool(c.could_extract_minus_sign())
+
+
+def _coeff(term) -> tuple[sp.Expr, list]:
+    if isinstance(term, sp.MatMul):
+        scalars = [a for a in term.args if not getattr(a, "is_Matrix", False)]
+        return sp.Mul(*scalars), [a for a in term.args if getattr(a, "is_Matrix", False)]
+    return sp.S.One, [term]
+
+
+def _ordered_terms(expr) -> list:
+    """Terms of a ``MatAdd`` in the lectures' reading order (addition commutes; the printed order
+    is cosmetic): constants, then products, then broadcasts, then subtracted terms, as in
+    ``1 - h∘h`` and ``X·W1 + 1·b1 - Y``."""
+
+    def rank(term) -> int:
+        if _negative(term):
+            return 3
+        if is_ones(term) is not None:
+            return 0
+        mats = _coeff(term)[1]
+        return 2 if len(mats) > 1 and isinstance(mats[0], sp.OneMatrix) else 1
+
+    return sorted(expr.args, key=rank)  # stable: the graph's order within a rank
+
+
+def _ordered_factors(expr) -> list:
+    """Factors of a ``HadamardProduct``, matrix products first: ``(δ2·W2ᵀ) ∘ (1 - h1∘h1)``."""
+    return sorted(expr.args, key=lambda f: 0 if isinstance(f, sp.MatMul) else 1)
+
+
+def _is_atom_like(e) -> bool:
+    return (
+        isinstance(e, (sp.MatrixSymbol, sp.Symbol, sp.OneMatrix, sp.ZeroMatrix, sp.Identity))
+        or (isinstance(e, sp.Transpose) and _is_atom_like(e.arg))
+        or isinstance(e, (ElementwiseApplyFunction, ElementwiseMap, OpCall, sp.Trace))
+    )
+
+
+def _sum_operand(expr: MatrixElement):
+    """``M`` if ``expr`` is ``(1ᵀ·M·1)[0, 0]``, the sum of all entries of ``M``."""
+    parent = expr.parent
+    if not isinstance(parent, sp.MatMul) or (expr.i, expr.j) != (0, 0):
+        return None
+    c, mats = _coeff(parent)
+    if len(mats) < 3 or c != 1:
+        return None
+    first, last = mats[0], mats[-1]
+    if isinstance(first, sp.OneMatrix) and isinstance(last, sp.OneMatrix):
+        if first.shape[0] == 1 and last.shape[1] == 1:
+            inner = mats[1:-1]
+            return inner[0] if len(inner) == 1 else sp.MatMul(*inner)
+    return None
+
+
+def _lambda_parts(function, operands):
+    if isinstance(function, sp.Lambda):
+        return function.variables, function.expr
+    d = sp.Dummy("x")
+    return (d,), function(d)
+
+
+class _TextPrinter(StrPrinter):
+    """Plain text in the lectures' notation: ``·`` matrix product, ``∘`` Hadamard product,
+    ``ᵀ`` transpose, ``1`` a matrix of ones (``1ᵀ`` a row), ``tanh(M)`` entry by entry."""
+
+    _default_settings = {**StrPrinter._default_settings, "display": {}}
+
+    def _print_Symbol(self, expr):
+        return self._settings["display"].get(expr, expr.name)
+
+    _print_MatrixSymbol = _print_Symbol
+
+    def _print_Dummy(self, expr):
+        return expr.name
+
+    def _wrap(self, e, strong: bool = False) -> str:
+        """``e`` printed, parenthesised unless it is atom-like (``strong``: also products)."""
+        text = self._print(e)
+        if _is_atom_like(e):
+            return text
+        if isinstance(e, (sp.MatAdd, HadamardProduct)) or strong:
+            return f"({text})"
+        if isinstance(e, sp.MatMul) and _coeff(e)[0] != 1:
+            return f"({text})"
+        return text
+
+    def _with_coeff(self, c, body: str) -> str:
+        if c == 1:
+            return body
+        if c == -1:
+            return f"-{body}"
+        num, den = sp.fraction(c)
+        sign = ""
+        if num.could_extract_minus_sign():
+            sign, num = "-", -num
+        text = body if num == 1 else f"{self.parenthesize(num, 50)}·{body}"
+        if den != 1:
+            den_text = self._print(den)
+            if not (den.is_Atom or den.is_Function):
+                den_text = f"({den_text})"
+            text = f"{text}/{den_text}"
+        return sign + text
+
+    def _print_MatMul(self, expr):
+        c, mats = _coeff(expr)
+        return self._with_coeff(c, "·".join(self._wrap(m) for m in mats))
+
+    def _print_MatAdd(self, expr):
+        out = ""
+        for k, term in enumerate(_ordered_terms(expr)):
+            if _negative(term):
+                text = self._print(-term if not isinstance(term, sp.MatMul) else _negate(term))
+                out += f" - {self._wrap_term(text)}" if k else f"-{self._wrap_term(text)}"
+            else:
+                out += f" + {self._print(term)}" if k else self._print(term)
+        return out
+
+    @staticmethod
+    def _wrap_term(text: str) -> str:
+        return f"({text})" if " + " in text or " - " in text else text
+
+    def _print_HadamardProduct(self, expr):
+        nums, dens = [], []
+        for f in _ordered_factors(expr):
+            if isinstance(f, HadamardPower) and f.exp == -1:
+                dens.append(self._wrap(f.base, strong=True))
+            else:
+                nums.append(self._wrap(f, strong=True))
+        text = " ∘ ".join(nums) if nums else "1"
+        return text + "".join(f" ⊘ {d}" for d in dens)
+
+    def _print_HadamardPower(self, expr):
+        base = self._wrap(expr.base, strong=True)
+        exp = self._print(expr.exp)
+        if not (expr.exp.is_Integer and expr.exp > 0) and not expr.exp.is_Symbol:
+            exp = f"({exp})"
+        return f"{base}^∘{exp}"
+
+    def _print_Transpose(self, expr):
+        arg = expr.arg
+        text = self._print(arg)
+        if not isinstance(arg, (sp.MatrixSymbol, sp.OneMatrix, sp.Identity)):
+            text = f"({text})"
+        return f"{text}ᵀ"
+
+    def _print_OneMatrix(self, expr):
+        rows, cols = expr.shape
+        return "1ᵀ" if rows == 1 and cols != 1 else "1"
+
+    def _print_ZeroMatrix(self, expr):
+        return "0"
+
+    def _print_MatrixBase(self, expr):
+        rows = ", ".join(
+            "[" + ", ".join(self._print(v) for v in row) + "]" for row in expr.tolist()
+        )
+        return f"[{rows}]"
+
+    def _print_Identity(self, expr):
+        return "I"
+
+    def _print_Trace(self, expr):
+        return f"tr({self._print(expr.arg)})"
+
+    def _print_OpCall(self, expr):
+        args = ", ".join(self._print(m) for m in expr.operands)
+        return (
+            f"{expr.op_name}({args}; {expr.attrs_text})"
+            if expr.attrs_text
+            else f"{expr.op_name}({args})"
+        )
+
+    def _print_MatrixElement(self, expr):
+        inner = _sum_operand(expr)
+        if inner is not None:
+            return f"sum({self._print(inner)})"
+        parent = self._print(expr.parent)
+        if not isinstance(expr.parent, sp.MatrixSymbol):
+            parent = f"({parent})"
+        return f"{parent}[{self._print(expr.i)}, {self._print(expr.j)}]"
+
+    def _print_ElementwiseApplyFunction(self, expr):
+        variables, body = _lambda_parts(expr.function, [expr.expr])
+        return self._apply(variables, body, [expr.expr])
+
+    def _print_ElementwiseMap(self, expr):
+        return self._apply(expr.function.variables, expr.function.expr, expr.matrices)
+
+    def _apply(self, variables, body, operands) -> str:
+        """``f(A)`` entry by entry: the body with the operands written in place when each
+        variable occurs once, else ``(x ↦ body)(A)``."""
+        if all(body.count(v) == 1 for v in variables):
+            marks = {v: sp.Symbol(f"\x00{k}\x00") for k, v in enumerate(variables)}
+            text = self._print(body.xreplace(marks))
+            for k, (v, m) in enumerate(zip(variables, operands)):
+                arg = self._print(m)
+                if not _direct_argument(body, v) and not _is_atom_like(m):
+                    arg = f"({arg})"
+                text = text.replace(f"\x00{k}\x00", arg)
+            return text
+        names = ", ".join(self._print(v) for v in variables)
+        args = ", ".join(self._print(m) for m in operands)
+        return f"({names} ↦ {self._print(body)})({args})"
+
+
+def _negate(term: sp.MatMul):
+    c, mats = _coeff(term)
+    c = -c
+    if c == 1:
+        return mats[0] if len(mats) == 1 else sp.MatMul(*mats)
+    return sp.MatMul(c, *mats)
+
+
+def _direct_argument(body: sp.Basic, var: sp.Basic) -> bool:
+    """Whether ``var`` only occurs as a whole argument of function calls in ``body``."""
+    if body == var:
+        return True
+    for sub in sp.preorder_traversal(body):
+        if var in sub.args and not isinstance(sub, sp.core.function.Application):
+            return False
+    return True
+
+
+class _LatexPrinter(LatexPrinter):
+    """SymPy's LaTeX with the same conventions as the text form (``\\mathbf{1}`` for ones,
+    ``\\tanh(M)`` entry by entry, ``1 - h∘h`` term order)."""
+
+    def _print_Dummy(self, expr):
+        return expr.name
+
+    def _wrap(self, e, strong: bool = False) -> str:
+        text = self._print(e)
+        if _is_atom_like(e):
+            return text
+        if isinstance(e, (sp.MatAdd, HadamardProduct)) or strong:
+            return f"\\left({text}\\right)"
+        return text
+
+    def _print_MatMul(self, expr):
+        c, mats = _coeff(expr)
+        body = " ".join(self._wrap(m) for m in mats)
+        if c == 1:
+            return body
+        if c == -1:
+            return f"- {body}"
+        sign = ""
+        if c.could_extract_minus_sign():
+            sign, c = "- ", -c
+        coeff = self._print(c)
+        if isinstance(c, sp.Add):
+            coeff = f"\\left({coeff}\\right)"
+        return f"{sign}{coeff} {body}"
+
+    def _print_MatAdd(self, expr):
+        out = ""
+        for k, term in enumerate(_ordered_terms(expr)):
+            if _negative(term):
+                text = self._print(_negate(term) if isinstance(term, sp.MatMul) else -term)
+                if isinstance(term, sp.MatAdd):
+                    text = f"\\left({text}\\right)"
+                out += f" - {text}" if k else f"- {text}"
+            else:
+                out += f" + {self._print(term)}" if k else self._print(term)
+        return out
+
+    def _print_HadamardProduct(self, expr):
+        nums, dens = [], []
+        for f in _ordered_factors(expr):
+            if isinstance(f, HadamardPower) and f.exp == -1:
+                dens.append(self._wrap(f.base, strong=True))
+            else:
+                nums.append(self._wrap(f, strong=True))
+        text = " \\circ ".join(nums) if nums else "1"
+        return text + "".join(f" \\oslash {d}" for d in dens)
+
+    def _print_OneMatrix(self, expr):
+        rows, cols = expr.shape
+        return "\\mathbf{1}^{T}" if rows == 1 and cols != 1 else "\\mathbf{1}"
+
+    def _print_OpCall(self, expr):
+        name = expr.op_name.replace("_", "\\_")
+        args = ", ".join(self._print(m) for m in expr.operands)
+        attrs = expr.attrs_text.replace("_", "\\_")
+        inner = f"{args}; \\text{{{attrs}}}" if attrs else args
+        return f"\\operatorname{{{name}}}\\left({inner}\\right)"
+
+    def _print_MatrixElement(self, expr):
+        inner = _sum_operand(expr)
+        if inner is not None:
+            return f"\\operatorname{{sum}}\\left({self._print(inner)}\\right)"
+        return super()._print_MatrixElement(expr)
+
+    def _print_ElementwiseApplyFunction(self, expr):
+        variables, body = _lambda_parts(expr.function, [expr.expr])
+        return self._apply(variables, body, [expr.expr])
+
+    def _print_ElementwiseMap(self, expr):
+        return self._apply(expr.function.variables, expr.function.expr, expr.matrices)
+
+    def _apply(self, variables, body, operands) -> str:
+        if all(body.count(v) == 1 for v in variables):
+            tokens = [f"ZQX{chr(65 + k)}" for k in range(len(variables))]
+            marks = {v: sp.Symbol(t) for v, t in zip(variables, tokens)}
+            text = self._print(body.xreplace(marks))
+            for t, v, m in zip(tokens, variables, operands):
+                arg = self._print(m)
+                if not _direct_argument(body, v) and not _is_atom_like(m):
+                    arg = f"\\left({arg}\\right)"
+                text = text.replace(t, arg)
+            return text
+        names = ", ".join(self._print(v) for v in variables)
+        args = ", ".join(self._print(m) for m in operands)
+        return f"\\left({names} \\mapsto {self._print(body)}\\right)\\left({args}\\right)"
