@@ -13,18 +13,23 @@ from ...ir.node import Node
 
 _ADD = ew.a0 + ew.a1
 _MUL = ew.a0 * ew.a1
-_MAX_LEAVES = 32
+#: Longer chains are left alone: rebuilding every prefix of a long chain would duplicate it
+#: (each partial sum stays alive for the backward pass), making the graph quadratic.
+_MAX_LEAVES = 6
 
 
-def _chain_leaves(node: Node, body) -> list[Node]:
+def _chain_leaves(node: Node, body) -> list[Node] | None:
+    """Leaves of the chain rooted at ``node``, or None if it has more than ``_MAX_LEAVES``."""
     leaves: list[Node] = []
     stack = [node]
     while stack:
         n = stack.pop()
-        if isinstance(n.op, ew.ElementwiseOp) and n.op.body == body and len(leaves) < _MAX_LEAVES:
+        if isinstance(n.op, ew.ElementwiseOp) and n.op.body == body:
             stack.extend(reversed(n.inputs))
         else:
             leaves.append(n)
+        if len(leaves) + len(stack) > _MAX_LEAVES:
+            return None
     return leaves
 
 
@@ -32,9 +37,11 @@ def canonical_order(node: Node) -> Node | None:
     if not isinstance(node.op, ew.ElementwiseOp):
         return None
     body = node.op.body
-    if body != _ADD and body != _MUL:
-        return None
+    if (body != _ADD and body != _MUL) or node.ndim == 0:
+        return None  # scalar chains (long products of symbols) stay as written
     leaves = _chain_leaves(node, body)
+    if leaves is None:
+        return None
     # Full-shape operands first, broadcast ones after; ties by creation order (deterministic).
     ordered = sorted(leaves, key=lambda n: (-n.ndim, n.uid))
     build = ew.add if body == _ADD else ew.mul
