@@ -104,12 +104,19 @@ class Compiled:
         p = self.program(name)
         return listing(p.result, params=p.params)
 
-    def to_dot(self, name: str = "value_and_grad") -> str:
-        """Graphviz DOT source of one program's graph (see ``symgrad.ir.dot.render``)."""
-        from ..ir.dot import to_dot
+    def to_dot(self, name: str = "value_and_grad", labels=None) -> str:
+        """Graphviz DOT source of one program's graph (see ``symgrad.ir.dot.render``).
+
+        Backward nodes are coloured apart from forward ones; ``labels`` (``{node: name}``, e.g.
+        ``sg.gradient_equations(f).labels()``) names them in the drawing.
+        """
+        from ..ir.dot import backward_nodes, to_dot
 
         p = self.program(name)
-        return to_dot(p.result, params=p.params)
+        back = None
+        if isinstance(p.result, tuple) and len(p.result) == 2 and name.startswith("value_and"):
+            back = backward_nodes(p.result[0], p.result)
+        return to_dot(p.result, params=p.params, backward=back, labels=labels)
 
     # -- generated functions -------------------------------------------------------------------
     @property

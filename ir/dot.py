@@ -10,7 +10,7 @@ import html
 import shutil
 import subprocess
 import textwrap
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from .node import Node
@@ -47,7 +47,7 @@ def _html(text: str) -> str:
     return "<BR/>".join(escaped)
 
 
-def _label(node: Node, k: int, arg_names: list[str]) -> str:
+def _label(node: Node, k: int, arg_names: list[str], name: str | None = None) -> str:
     op = node.op
     head = f"%{k} = {op.name}"
     if op.name in ("input", "const"):
@@ -60,6 +60,8 @@ def _label(node: Node, k: int, arg_names: list[str]) -> str:
         # are what is left to show.
         detail = ", ".join(f"{a}={format_value(v)}" for a, v in node.attrs if a != "body")
     parts = [f"<B>{_html(head)}</B>"]
+    if name:
+        parts.append(f"<B>{_html(name)}</B>")
     if detail:
         parts.append(_html(detail))
     parts.append(f'<FONT COLOR="#555555">{_html(str(node.type))}</FONT>')
@@ -81,7 +83,12 @@ def backward_nodes(forward_outputs, outputs) -> set[int]:
     return {n.uid for n in order if id(n) not in forward}
 
 
-def to_dot(outputs, params: Iterable[Node] | None = None, backward: Iterable | None = None) -> str:
+def to_dot(
+    outputs,
+    params: Iterable[Node] | None = None,
+    backward: Iterable | None = None,
+    labels: Mapping | None = None,
+) -> str:
     """Graphviz DOT source drawing the graph reachable from ``outputs``.
 
     Parameters
@@ -93,6 +100,9 @@ def to_dot(outputs, params: Iterable[Node] | None = None, backward: Iterable | N
     backward
         Optional nodes (or their ``uid``) computed by the backward pass; they are filled in a
         different colour from forward nodes. See :func:`backward_nodes`.
+    labels
+        Optional ``{node or uid: name}`` shown in bold under the op (e.g. the equation names
+        ``δ1``, ``∂L/∂W1`` from :func:`symgrad.gradient_equations`).
 
     Returns
     -------
@@ -120,6 +130,7 @@ def to_dot(outputs, params: Iterable[Node] | None = None, backward: Iterable | N
     out_ids = {id(n) for n in flatten(outputs) if n is not None}
     split = backward is not None
     back = _uids(backward)
+    names = {(k.uid if isinstance(k, Node) else int(k)): v for k, v in (labels or {}).items()}
     lines = [
         "digraph symgrad {",
         f'  node [fontname="Helvetica", fontsize=10, style=filled, fillcolor="{PLAIN_COLOR}"];',
@@ -128,7 +139,7 @@ def to_dot(outputs, params: Iterable[Node] | None = None, backward: Iterable | N
     for node in order:
         vid = f"n{node.uid}"  # uids are ints: ids never carry user text
         arg_names = [f"%{number[id(i)]}" for i in node.inputs]
-        attrs = [f"label={_label(node, number[id(node)], arg_names)}"]
+        attrs = [f"label={_label(node, number[id(node)], arg_names, names.get(node.uid))}"]
         attrs.append("shape=ellipse" if node.op.name == "input" else "shape=box")
         if id(node) in out_ids:
             attrs.append("peripheries=2")
