@@ -68,7 +68,8 @@ def test_scalar_gradient_listing_is_one_line_per_node():
         "%1 : float[] = input b",
         "%2 : float[] = input x",
     ]
-    assert "exp(" in text
+    # 1/(1 + exp(-v)) is either kept or rewritten to the stable sigmoid (once symgrad.nn is loaded).
+    assert "exp(" in text or "sigmoid(" in text
     # The return line keeps the structure (value, (dw, db)).
     assert re.fullmatch(r"return \(%\d+, \(%\d+, %\d+\)\)", ret)
 
@@ -102,8 +103,12 @@ def test_matrix_listing_shows_shapes_attributes_and_gradients():
 
 
 def test_internal_inputs_show_their_role():
-    text = program_listing(program(sigmoid_programs(), "backward"))
-    assert text.splitlines()[0] == "# backward(%0, %1, %2, %3, %4, %5)"
+    backward = program(sigmoid_programs(), "backward")
+    text = program_listing(backward)
+    # inputs w, b, x, then the tape, then the seed (the tape's length depends on the rewrites)
+    params = ", ".join(f"%{k}" for k in range(len(backward.params)))
+    assert text.splitlines()[0] == f"# backward({params})"
+    assert len(backward.params) >= 5
     assert "= input seed (seed)" in text
     assert "= input tape0 (tape)" in text
 
