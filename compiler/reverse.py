@@ -74,7 +74,12 @@ def grad_many(outputs: list[Node], cotangents: list[Node], wrt: list[Node]) -> l
             totals[id(node)] = total
         if not node.inputs:
             continue
-        contributions = node.op.vjp(node, total)
+        if node.type.kind == TUPLE:
+            # Multi-output ops (scans) are told which inputs need a gradient at all.
+            needed = [id(i) in relevant for i in node.inputs]
+            contributions = node.op.vjp(node, total, needed=needed)
+        else:
+            contributions = node.op.vjp(node, total)
         for inp, c in zip(node.inputs, contributions):
             if c is None or id(inp) not in relevant:
                 continue

@@ -82,10 +82,10 @@ class ScanOp(Op):
         offset = {"carry": 0, "sum": len(b.carry_out), "stack": len(b.carry_out) + len(b.sum_out)}
         return offset[category] + j
 
-    def vjp(self, node, cotangents):
+    def vjp(self, node, cotangents, needed=None):
         from .scan_vjp import scan_vjp
 
-        return scan_vjp(node, cotangents)
+        return scan_vjp(node, cotangents, needed)
 
     def jvp(self, node, tangents):
         raise UnsupportedExpressionError("forward mode (JVP) through a scan is not supported yet")

@@ -21,7 +21,9 @@ def _param(prefix: str, shape) -> Node:
     return input_node(f"{prefix}{_counter[0]}", shape, role="scan")
 
 
-def scan_vjp(node: Node, cotangents: list) -> list:
+def scan_vjp(node: Node, cotangents: list, needed: list | None = None) -> list:
+    """Cotangents of the scan's inputs; ``needed[k]`` False skips input k's gradient (an
+    unused gradient of a sequence would otherwise be computed and stacked every step)."""
     if not BODY_GRAD:
         raise RuntimeError("internal: the reverse walker was not installed")
     grad_many = BODY_GRAD[0]
@@ -59,12 +61,22 @@ def scan_vjp(node: Node, cotangents: list) -> list:
     )
     seeds = list(lam) + [p for _, p in sum_cot_params] + [p for _, p in stack_cot_params]
 
+    if needed is None:
+        needed = [True] * len(node.inputs)
+    seq_wanted = [j for j in range(n_seq) if needed[j]]
     differentiable_closure = [
         (k, p)
         for k, p in enumerate(fwd.closure_params)
-        if p.op is input_op and p.type.kind == FLOAT and closure_outer[k].type.kind == FLOAT
+        if p.op is input_op
+        and p.type.kind == FLOAT
+        and closure_outer[k].type.kind == FLOAT
+        and needed[n_seq + n_carry + k]
     ]
-    wrt = list(fwd.carry_params) + [p for _, p in differentiable_closure] + list(fwd.seq_params)
+    wrt = (
+        list(fwd.carry_params)
+        + [p for _, p in differentiable_closure]
+        + [fwd.seq_params[j] for j in seq_wanted]
+    )
     grads = grad_many(outputs, seeds, wrt)
     carry_grads = grads[:n_carry]
     closure_grads = grads[n_carry : n_carry + len(differentiable_closure)]
@@ -94,7 +106,10 @@ def scan_vjp(node: Node, cotangents: list) -> list:
 
     result: list = []
     for j in range(n_seq):
-        result.append(scan_output(back, back.op.index_of("stack", j)))
+        if j in seq_wanted:
+            result.append(scan_output(back, back.op.index_of("stack", seq_wanted.index(j))))
+        else:
+            result.append(None)
     for j in range(n_carry):
         result.append(scan_output(back, back.op.index_of("carry", j)))
     grads_by_closure = {k: scan_output(back, back.op.index_of("sum", i))
