@@ -600,24 +600,12 @@ def main(argv=None) -> int:
     if warn:
         print(warn)
     results = {"benchmark": "mlp", "quick": args.quick, "lr": LR, "threads": {}}
-    for t in threads:
-        with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
-            out = Path(f.name)
-        cmd = [sys.executable, __file__, "--child", str(t), "--child-out", str(out),
-               "--sizes", ",".join(args.sizes), "--timeout", str(args.timeout)]  # fmt: skip
-        if args.quick:
-            cmd.append("--quick")
-        if args.only:
-            cmd += ["--only", ",".join(args.only)]
-        env = dict(os.environ)
-        for name in common.thread_env(t):
-            env.pop(name, None)
-        proc = subprocess.run(cmd, env=env)
-        if proc.returncode:
-            print(f"child for {t} thread(s) failed with code {proc.returncode}")
-            continue
-        results["threads"][str(t)] = json.loads(out.read_text())
-        out.unlink()
+    child_args = ["--sizes", ",".join(args.sizes), "--timeout", str(args.timeout)]
+    if args.quick:
+        child_args.append("--quick")
+    if args.only:
+        child_args += ["--only", ",".join(args.only)]
+    results["threads"] = common.run_thread_children(__file__, threads, child_args)
     if not args.no_compile and (not args.only or "symgrad" in args.only):
         results["compile"] = {}
         for size in args.sizes:

@@ -254,3 +254,29 @@ def fmt_number(value: float) -> str:
         return f"{value:.3g}"
     digits = max(0, 2 - int(f"{abs(value):e}".split("e")[1]))
     return f"{value:.{digits}f}"
+
+
+def run_thread_children(script: str, threads: Iterable[int], child_args: list[str]) -> dict:
+    """Run ``script --child T`` once per thread count ``T`` and collect their JSON results.
+
+    Each child is a fresh process so it can pin its libraries' threads before importing them;
+    the thread variables inherited from this process are removed so the child sets its own.
+    """
+    import subprocess
+    import tempfile
+
+    results: dict = {}
+    for t in threads:
+        with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
+            out = Path(f.name)
+        cmd = [sys.executable, script, "--child", str(t), "--child-out", str(out), *child_args]
+        env = dict(os.environ)
+        for name in thread_env(t):
+            env.pop(name, None)
+        proc = subprocess.run(cmd, env=env)
+        if proc.returncode:
+            print(f"child for {t} thread(s) failed with code {proc.returncode}")
+            continue
+        results[str(t)] = json.loads(out.read_text())
+        out.unlink()
+    return results
