@@ -20,28 +20,20 @@ from ..ir.node import Node
 from ..ir.ops_linalg import matmul, trace
 from ..ir.ops_reduce import reduce_sum
 from ..ir.ops_shape import broadcast_to, index, stack, transpose
-from ..ir.ops_source import const, const_op, eye, eye_op, input_node, make
-from ..ir.registry import Op, register
+from ..ir.ops_source import SourceOp, const, const_op, eye, eye_op, input_node, make
+from ..ir.registry import register
 from ..ir.types import FLOAT, TensorType, as_dim, shape_str
 
 _RELATIONALS = (sp.StrictGreaterThan, sp.GreaterThan, sp.StrictLessThan, sp.LessThan, sp.Eq, sp.Ne)
 
 
-class DimValueOp(Op):
+class DimValueOp(SourceOp):
     """The run-time value of a symbolic dimension (e.g. batch size ``n`` used as ``1/n``)."""
 
     name = "dim_value"
-    family = "source"
-    arity = 0
 
     def infer(self, inputs, attrs):
         return TensorType((), FLOAT)
-
-    def vjp(self, node, cotangent):
-        return []
-
-    def jvp(self, node, tangents):
-        return None
 
 
 dim_value_op = register(DimValueOp())

@@ -9,56 +9,45 @@ from .registry import Op, register
 from .types import FLOAT, TensorType, as_dim
 
 
-class InputOp(Op):
+class SourceOp(Op):
+    """An op with no inputs: nothing to propagate a cotangent or tangent to."""
+
+    family = "source"
+    arity = 0
+
+    def vjp(self, node, cotangent):
+        return []
+
+    def jvp(self, node, tangents):
+        return None
+
+
+class InputOp(SourceOp):
     """A graph input: ``attrs = name, shape, kind``. Its node *is* the variable."""
 
     name = "input"
-    family = "source"
-    arity = 0
 
     def infer(self, inputs, attrs):
         return TensorType(tuple(attrs["shape"]), attrs.get("kind", FLOAT))
 
-    def vjp(self, node, cotangent):
-        return []
 
-    def jvp(self, node, tangents):
-        return None
-
-
-class ConstOp(Op):
+class ConstOp(SourceOp):
     """A constant ``value`` (a SymPy number) filling ``shape``."""
 
     name = "const"
-    family = "source"
-    arity = 0
 
     def infer(self, inputs, attrs):
         return TensorType(tuple(attrs.get("shape", ())), FLOAT)
 
-    def vjp(self, node, cotangent):
-        return []
 
-    def jvp(self, node, tangents):
-        return None
-
-
-class EyeOp(Op):
+class EyeOp(SourceOp):
     """The ``n x n`` identity matrix."""
 
     name = "eye"
-    family = "source"
-    arity = 0
 
     def infer(self, inputs, attrs):
         n = attrs["n"]
         return TensorType((n, n), FLOAT)
-
-    def vjp(self, node, cotangent):
-        return []
-
-    def jvp(self, node, tangents):
-        return None
 
 
 input_op = register(InputOp())
