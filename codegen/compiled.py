@@ -314,24 +314,8 @@ class Compiled:
         Pass ``seed=`` for the output cotangent (default ones). An input symbol that is itself
         called ``seed`` must then be passed in the dict form.
         """
-        if self._fast and not args:
-            # The per-call floor: no method calls, no conversions, for all-float keyword calls.
-            getter = self._getter
-            try:
-                vals = getter(kwargs) if getter else (kwargs[self._names[0]],)
-            except KeyError:
-                vals = None
-            if vals is not None and len(kwargs) == self._n_inputs:
-                for v in vals:
-                    if type(v) is not float:
-                        break
-                else:
-                    if self._py_vg is not None:
-                        try:
-                            return self._py_vg(*vals)
-                        except (ArithmeticError, ValueError):
-                            pass  # CPython raises where Numba gives inf/nan: use Numba
-                    return self._vg(*vals)
+        # All-float keyword calls never get here: the closure installed in __init__ (see
+        # _make_fast_value_and_grad) answers them.
         seed = kwargs.pop("seed", None)
         if seed is None and self._all_scalar and not args and self._variants:
             same = self._same_shape_arrays(kwargs)
