@@ -52,6 +52,11 @@ class Compiled:
         self._names = [i["name"] for i in meta["inputs"]]
         self._shapes = [tuple(_parse_dim(d) for d in i["shape"]) for i in meta["inputs"]]
         self._is_matrix = [bool(i["is_matrix"]) for i in meta["inputs"]]
+        self._index_inputs = {i["name"] for i in meta["inputs"] if i.get("kind") == "int"}
+        self._index_bounds = [
+            (self._names.index(name), name, [(_parse_dim(rows), label) for rows, label in b])
+            for name, b in meta.get("index_bounds", {}).items()
+        ]
         self._wrt = list(meta["wrt"])
         self._out_shapes = [tuple(_parse_dim(d) for d in s) for s in meta["out_shapes"]]
         self._n_aux = len(self._out_shapes) - 1
@@ -168,6 +173,8 @@ class Compiled:
         return [mapping[n] for n in self._names]
 
     def _convert(self, name: str, value):
+        if name in self._index_inputs:
+            return _convert_ids(name, value)
         if isinstance(value, (float, int)) and not isinstance(value, bool):
             return self._scalar(value)
         try:
@@ -218,7 +225,27 @@ class Compiled:
                 env = {s: b[0] for s, b in dims.items()}
                 expected = int(want.xreplace(env))
                 self._check_expr_dim(want, expected, values)
+        if self._index_bounds:
+            self._check_ids(values, dims)
         return values, dims, scalar_arrays
+
+    def _check_ids(self, values, dims) -> None:
+        for k, name, bounds in self._index_bounds:
+            ids = values[k]
+            if not ids.size:
+                continue
+            top = int(ids.max())
+            for rows, label in bounds:
+                limit = (
+                    rows
+                    if isinstance(rows, int)
+                    else int(rows.xreplace({s: b[0] for s, b in dims.items()}))
+                )
+                if top >= limit:
+                    raise InputError(
+                        f"index input {name!r} holds id {top}, but {label} has only {limit} "
+                        f"rows ({rows}); ids must be below {limit} (-1 marks padding)"
+                    )
 
     def _check_expr_dim(self, want, expected, values):  # pragma: no cover - rare
         for name, shape, v in zip(self._names, self._shapes, values):
@@ -452,6 +479,17 @@ class Compiled:
         names = ", ".join(self._names)
         wrt = ", ".join(self._names[i] for i in self._wrt)
         return f"<symgrad.Compiled ({names}) wrt ({wrt}) {self.dtype}>"
+
+
+def _convert_ids(name: str, value) -> np.ndarray:
+    """An index input as a C-contiguous int64 array; floats and booleans are refused."""
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "iu":
+        raise InputError(
+            f"index input {name!r} must hold integers, got dtype {arr.dtype} "
+            "(row ids; -1 marks padding)"
+        )
+    return np.ascontiguousarray(arr, dtype=np.int64)
 
 
 def _owned(arr: np.ndarray, dtype) -> np.ndarray:

@@ -11,6 +11,8 @@ from ..ir.errors import UnsupportedExpressionError
 from ..ir.node import Node
 from ..ir.ops_elementwise import ElementwiseOp
 from ..ir.ops_source import const_op
+from ..ir.ops_sparse import put_rows_op
+from .emit_sparse import write_rows
 from .printer import ScalarPrinter
 from .schedule import schedule
 
@@ -160,6 +162,10 @@ def emit_units(em: FunctionEmitter, outputs: list[Node], leaves, keep=()) -> Non
             emit_structural(em, node)
 
 
+def _writes_rows(param: Node, value: Node) -> bool:
+    return value.op is put_rows_op and value.inputs[0] is param
+
+
 def emit_function(
     fname: str,
     params: list[Node],
@@ -202,7 +208,11 @@ def emit_function(
             flat.append(r)
 
     collect(result)
-    targets = [value for _, value in inplace]
+    targets = []
+    for param, value in inplace:
+        # A row-sparse update writes its rows straight into the caller's array: only the rows
+        # and their new values are computed, never a copy of the whole table.
+        targets.extend(value.inputs[1:] if _writes_rows(param, value) else [value])
     emit_units(em, flat + targets, leaves=params, keep=list(keep) + flat + targets)
 
     # In-place writes come last, after every read of the old values.
@@ -212,6 +222,9 @@ def emit_function(
             continue
         if param.ndim == 0:
             raise ValueError("internal: in-place targets must be arrays")
+        if _writes_rows(param, value):
+            write_rows(em, dst, value)
+            continue
         idx, indent = em.open_loops(param.shape)
         em.emit(f"{dst}[{', '.join(idx)}] = {em.value_at(value, param.shape, idx)}", indent)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..ir.program import Program
-from . import emit_scan  # noqa: F401 - registers the scan emitters
+from . import emit_gather, emit_scan, emit_sparse  # noqa: F401 - register their emitters
 from .emit_function import emit_function
 
 DECORATOR = '@njit(cache=True, error_model="numpy", nogil=True)'

@@ -111,13 +111,14 @@ class Lowerer:
         finally:
             sys.setrecursionlimit(limit)
 
-    def _input(self, symbol, name: str, shape) -> Node:
+    def input_of(self, symbol, name: str, shape, kind: str = FLOAT) -> Node:
+        """The input node of ``symbol``, recorded as an input of the expression."""
         known = self.inputs.get(name)
         if known is not None and known[0] != symbol:
             raise ShapeError(
                 f"two different symbols are both called {name!r}: {known[0]!r} and {symbol!r}"
             )
-        node = input_node(name, shape)
+        node = input_node(name, shape, kind=kind)
         self.inputs[name] = (symbol, node)
         return node
 
@@ -125,7 +126,7 @@ class Lowerer:
     def _lower_Symbol(self, expr: sp.Symbol) -> Node:
         if expr in self.dim_symbols:
             return dim_value(expr)
-        return self._input(expr, expr.name, self.shape_overrides.get(expr.name, ()))
+        return self.input_of(expr, expr.name, self.shape_overrides.get(expr.name, ()))
 
     def _lower_MatrixSymbol(self, expr: sp.MatrixSymbol) -> Node:
         rows, cols = expr.shape
@@ -133,10 +134,10 @@ class Lowerer:
             d = sp.sympify(d)
             if not (d.is_Integer and d > 0) and not d.free_symbols:
                 raise ShapeError(f"MatrixSymbol {expr.name} has an invalid dimension {d}")
-        return self._input(expr, expr.name, (as_dim(rows), as_dim(cols)))
+        return self.input_of(expr, expr.name, (as_dim(rows), as_dim(cols)))
 
     def _lower_SequenceSymbol(self, expr) -> Node:
-        return self._input(expr, expr.name, tuple(as_dim(d) for d in expr.shape))
+        return self.input_of(expr, expr.name, tuple(as_dim(d) for d in expr.shape))
 
     def _lower_Number(self, expr) -> Node:
         if expr is sp.nan or expr is sp.zoo:

@@ -27,6 +27,7 @@ class InputSpec:
     symbol: sp.Basic
     shape: tuple
     is_matrix: bool
+    kind: str = "float"
 
 
 @dataclass
@@ -38,6 +39,8 @@ class ProgramSet:
     programs: list[Program] = field(default_factory=list)
     tape_size: int = 0
     inplace: list[int] = field(default_factory=list)  # inputs a step updates in place
+    #: index input name -> [(table rows, table label)]: ids must be below every bound
+    index_bounds: dict = field(default_factory=dict)
 
 
 def dimension_symbols(exprs) -> set:
@@ -97,6 +100,8 @@ def _check_wrt(wrt, dims) -> list:
             )
         if w in dims:
             raise InputError(f"{w} is a matrix dimension; it cannot be differentiated")
+        if getattr(w, "is_index_input", False):
+            raise InputError(f"{w} is an integer index input; it has no gradient")
         out.append(w)
     return out
 
@@ -125,10 +130,7 @@ def build_programs(exprs, wrt, shape_overrides=None) -> ProgramSet:
     lowerer, outs, ordered, wrt_nodes, dims = lower_outputs(exprs, wrt, shape_overrides)
     main, aux = outs[0], outs[1:]
     params = [node for _, _, node in ordered]
-    specs = [
-        InputSpec(name, sym, node.shape, is_matrix(sym) or bool(node.ndim))
-        for name, sym, node in ordered
-    ]
+    specs = input_specs(ordered)
     wrt_index = [params.index(n) for n in wrt_nodes]
     value = (main, *aux) if aux else main
 
@@ -137,6 +139,7 @@ def build_programs(exprs, wrt, shape_overrides=None) -> ProgramSet:
     grads_ones = grad(main, wrt_nodes, const(1, main.shape))
 
     ps = ProgramSet(specs, wrt_index, [o.shape for o in outs], sorted(dims, key=str))
+    ps.index_bounds = index_bounds(outs)
     ps.programs.append(Program("value", params, _optimize_result(value)))
     ps.programs.append(
         Program("value_and_grad_seed", params + [seed], _optimize_result((value, tuple(grads))))
@@ -163,6 +166,34 @@ def build_programs(exprs, wrt, shape_overrides=None) -> ProgramSet:
         return ps  # e.g. through a scan: Compiled.jvp then says forward mode is unavailable
     ps.programs.append(Program("jvp", params + tangents, _optimize_result((value, jvp_main))))
     return ps
+
+
+def input_specs(ordered) -> list[InputSpec]:
+    """What the caller passes for each ``(name, symbol, node)`` input."""
+    return [
+        InputSpec(name, sym, node.shape, is_matrix(sym) or bool(node.ndim), node.type.kind)
+        for name, sym, node in ordered
+    ]
+
+
+def index_bounds(outputs) -> dict:
+    """For each integer index input, the row counts of the tables it chooses rows from.
+
+    ``Compiled`` checks ids against them before the call, naming input and table.
+    """
+    bounds: dict = {}
+    for node in toposort(list(outputs)):
+        if node.op.family != "gather":
+            continue
+        table, ids = node.inputs[0], node.inputs[1]
+        if ids.op is not input_op:
+            continue
+        label = table.attr("name") if table.op is input_op else f"a {table.op.name} value"
+        entry = (table.shape[0], label)
+        found = bounds.setdefault(ids.attr("name"), [])
+        if entry not in found:
+            found.append(entry)
+    return bounds
 
 
 def _tape(grads, seed: Node, params: list[Node]) -> list[Node]:

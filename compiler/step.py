@@ -15,8 +15,9 @@ from ..ir.ops_source import const, input_node
 from ..ir.program import Program, flatten, unflatten
 from .lower import Lowerer
 from .passes import optimize
-from .program import InputSpec, ProgramSet, lower_outputs
+from .program import InputSpec, ProgramSet, index_bounds, input_specs, lower_outputs
 from .reverse import grad
+from .sparse_step import SPARSE_MODES, row_view
 
 
 @dataclass
@@ -85,19 +86,32 @@ def _clip(grads: list[Node], limit: Node) -> list[Node]:
     return [ew.mul(g, factor) for g in grads]
 
 
-def build_step(exprs, params, rule: UpdateRule, clip_norm: bool = False) -> ProgramSet:
-    """The ``step`` program: value of ``exprs[0]`` (and aux), parameters updated in place."""
+def build_step(
+    exprs, params, rule: UpdateRule, clip_norm: bool = False, sparse="auto"
+) -> ProgramSet:
+    """The ``step`` program: value of ``exprs[0]`` (and aux), parameters updated in place.
+
+    ``sparse`` chooses row-sparse updates of embedding tables (see
+    :mod:`symgrad.compiler.sparse_step`): ``"auto"`` where exact, ``True`` also where lazy,
+    ``False`` never.
+    """
+    if sparse not in SPARSE_MODES:
+        raise InputError(f"sparse must be one of {SPARSE_MODES}, got {sparse!r}")
     for p in params:
-        if not isinstance(p, sp.MatrixSymbol):
+        if not isinstance(p, sp.MatrixSymbol) or getattr(p, "is_index_input", False):
             raise InputError(
-                f"trainable parameter {p} must be a MatrixSymbol (it is updated in place); "
-                "use a 1 x 1 MatrixSymbol for a scalar"
+                f"trainable parameter {p} must be a float MatrixSymbol (it is updated in "
+                "place); use a 1 x 1 MatrixSymbol for a scalar"
             )
     _, outs, ordered, param_nodes, dims = lower_outputs(exprs, params)
     main, aux = outs[0], outs[1:]
     if main.ndim:
         raise ShapeError("a training step needs a scalar loss")
     grads = grad(main, param_nodes, const(1))
+    views = [
+        row_view(node, g, rule, sparse, k) for k, (node, g) in enumerate(zip(param_nodes, grads))
+    ]
+    grads = [g if v is None else v.grad for g, v in zip(grads, views)]
     hypers = {h: input_node(hyper_name(h), (), role="hyper") for h in rule.hypers}
     hyper_nodes = list(hypers.values())
     if clip_norm:
@@ -108,21 +122,28 @@ def build_step(exprs, params, rule: UpdateRule, clip_norm: bool = False) -> Prog
     state_nodes: list[Node] = []
     state_specs: list[InputSpec] = []
     inplace: list[tuple[Node, Node]] = []
-    for sym, node, g in zip(params, param_nodes, grads):
+    for sym, node, g, view in zip(params, param_nodes, grads, views):
+
+        def rows(array: Node, view=view) -> Node:
+            return array if view is None else view.take(array)
+
+        def write(array: Node, value: Node, view=view) -> tuple[Node, Node]:
+            return (array, value if view is None else view.put(array, value))
+
         env = dict(hypers)
-        env[rule.param] = node
+        env[rule.param] = rows(node)
         env[rule.grad] = g
         own = []
         for name, placeholder in rule.states:
             s = input_node(state_name(sym.name, name), node.shape, role="state")
-            env[placeholder] = s
+            env[placeholder] = rows(s)
             own.append((placeholder, s))
             state_nodes.append(s)
             state_specs.append(InputSpec(state_name(sym.name, name), None, node.shape, True))
         for target, body in rule.updates:
             env[target] = _apply_body(sp.sympify(body), env)
-        inplace.append((node, env[rule.param]))
-        inplace.extend((s, env[placeholder]) for placeholder, s in own)
+        inplace.append(write(node, env[rule.param]))
+        inplace.extend(write(s, env[placeholder]) for placeholder, s in own)
 
     value = (main, *aux) if aux else main
     flat = flatten(value) + [v for _, v in inplace]
@@ -132,15 +153,13 @@ def build_step(exprs, params, rule: UpdateRule, clip_norm: bool = False) -> Prog
     inplace = [(t, v) for (t, _), v in zip(inplace, optimised[n_value:])]
 
     inputs = [node for _, _, node in ordered]
-    specs = [
-        InputSpec(name, sym, node.shape, bool(node.ndim) or isinstance(sym, sp.MatrixSymbol))
-        for name, sym, node in ordered
-    ]
+    specs = input_specs(ordered)
     specs += state_specs
     specs += [InputSpec(n.attr("name"), None, (), False) for n in hyper_nodes]
     all_params = inputs + state_nodes + hyper_nodes
     ps = ProgramSet(specs, [inputs.index(n) for n in param_nodes], [o.shape for o in outs],
                     sorted(dims, key=str))  # fmt: skip
+    ps.index_bounds = index_bounds(outs)
     ps.programs.append(Program("step", all_params, value, inplace=inplace))
     ps.inplace = [all_params.index(t) for t, _ in inplace]
     return ps

@@ -11,10 +11,10 @@ from functools import cache
 
 import sympy as sp
 
-from .errors import UnsupportedExpressionError
+from .errors import ShapeError, UnsupportedExpressionError
 from .node import Node, make
 from .registry import Op
-from .types import FLOAT, TensorType, broadcast_shapes
+from .types import FLOAT, INT, TensorType, broadcast_shapes
 
 #: Placeholder arguments of elementwise bodies (real, so d|a|/da = sign(a)).
 ARGS = tuple(sp.Symbol(f"a{i}", real=True) for i in range(64))
@@ -70,6 +70,11 @@ class ElementwiseOp(Op):
         self.name = name
 
     def infer(self, inputs, attrs) -> TensorType:
+        if any(i.type.kind == INT for i in inputs):
+            raise ShapeError(
+                f"an integer index input cannot take part in arithmetic ({self.name}); "
+                "use it only to choose rows (symgrad.nn.embedding and friends)"
+            )
         shape = broadcast_shapes([i.shape for i in inputs], where=f"elementwise {self.name}")
         return TensorType(shape, FLOAT)
 

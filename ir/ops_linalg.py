@@ -5,7 +5,7 @@ from __future__ import annotations
 from .errors import ShapeError
 from .node import Node, make
 from .registry import Op, register
-from .types import FLOAT, TensorType, dims_equal, shape_str
+from .types import FLOAT, INT, TensorType, dims_equal, shape_str
 
 
 class MatMulOp(Op):
@@ -17,6 +17,8 @@ class MatMulOp(Op):
 
     def infer(self, inputs, attrs):
         a, b = inputs
+        if INT in (a.type.kind, b.type.kind):
+            raise ShapeError("an integer index input cannot be multiplied as a matrix")
         if a.ndim != 2 or b.ndim != 2:
             raise ShapeError(
                 f"matmul needs 2-D operands, got {shape_str(a.shape)} @ {shape_str(b.shape)}"

@@ -56,9 +56,18 @@ def _meta(ps, dtype: str) -> dict:
     return {
         "dtype": dtype,
         "inputs": [
-            {"name": s.name, "shape": [_dim_str(d) for d in s.shape], "is_matrix": s.is_matrix}
+            {
+                "name": s.name,
+                "shape": [_dim_str(d) for d in s.shape],
+                "is_matrix": s.is_matrix,
+                "kind": s.kind,
+            }
             for s in ps.inputs
         ],
+        "index_bounds": {
+            name: [[_dim_str(rows), label] for rows, label in bounds]
+            for name, bounds in ps.index_bounds.items()
+        },
         "wrt": ps.wrt,
         "out_shapes": [[_dim_str(d) for d in s] for s in ps.out_shapes],
         "dims": [str(d) for d in ps.dims],
@@ -122,7 +131,7 @@ def compile(  # noqa: A001 - the public name the design asks for
     exprs = _as_list(expr)
     inputs = _free_inputs(exprs)
     if wrt is None:
-        wrt = inputs
+        wrt = [s for s in inputs if not getattr(s, "is_index_input", False)]
     elif isinstance(wrt, sp.Basic) or isinstance(wrt, str):
         wrt = [wrt]
     wrt = list(wrt)
@@ -206,6 +215,7 @@ def compile_step(
     dtype: str = "float64",
     *,
     clip_norm: bool = False,
+    sparse: bool | str = "auto",
     cache_enabled: bool = True,
 ) -> Step:
     """Compile a whole training step into one Numba call.
@@ -224,6 +234,12 @@ def compile_step(
         The update rule.
     clip_norm
         Scale gradients by ``min(1, c / global_norm)``; pass ``c`` as input ``"opt:clip_norm"``.
+    sparse
+        Row-sparse updates of tables used only through ``symgrad.nn`` embedding lookups: only
+        the rows a batch touches are read and written. ``"auto"`` (default) does this where it
+        equals the dense update exactly (rules that leave untouched rows alone: SGD, Adagrad);
+        ``True`` also for other rules (lazy updates: momentum or Adam state of untouched rows
+        does not decay); ``False`` always updates densely.
 
     Examples
     --------
@@ -250,8 +266,9 @@ def compile_step(
         canonical_srepr(params),
         rule.key(),
         str(bool(clip_norm)),
+        repr(sparse),
     )
     module, meta = _build(
-        key, lambda: build_step(exprs, params, rule, clip_norm), dtype, cache_enabled
+        key, lambda: build_step(exprs, params, rule, clip_norm, sparse), dtype, cache_enabled
     )
     return Step(module, meta)

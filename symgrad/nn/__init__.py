@@ -5,6 +5,8 @@ Activations (elementwise; on matrices they broadcast): ``sigmoid``, ``tanh``, ``
 Reductions and normalisations: ``sum``, ``mean``, ``logsumexp``, ``softmax``, ``log_softmax``.
 Losses and penalties: ``cross_entropy``, ``cross_entropy_from_probs``, ``binary_cross_entropy``,
 ``mse``, ``kl_divergence``, ``hinge``, ``l1``, ``l2``.
+Embeddings (rows chosen by an integer ``Indices`` input, row-sparse gradients): ``embedding``,
+``embedding_bag``, ``embedding_scores``, ``hierarchical_softmax_nll``.
 
 Importing this package registers everything with the compiler: the functions join the
 elementwise vocabulary with stable Numba printers, the matrix classes get their lowerings (to
@@ -27,7 +29,7 @@ Examples
 
 from ..codegen import emit_nn
 from ..codegen.printer import register_printer
-from ..compiler import lower_nn
+from ..compiler import lower_embedding, lower_nn
 from ..compiler.lower import register_lowering
 from ..compiler.passes import stabilize_nn
 from .activations import (
@@ -42,6 +44,17 @@ from .activations import (
     xlogy,
 )
 from .broadcast import BroadcastApply, broadcast_apply
+from .embedding import (
+    Embedding,
+    EmbeddingBag,
+    EmbeddingScores,
+    HierarchicalSoftmaxNLL,
+    Indices,
+    embedding,
+    embedding_bag,
+    embedding_scores,
+    hierarchical_softmax_nll,
+)
 from .losses import (
     binary_cross_entropy,
     cross_entropy,
@@ -77,6 +90,11 @@ for _cls, _lowering in (
     (LogSumExpAll, lower_nn.lower_logsumexp_all),
     (LogSoftmax, lower_nn.lower_log_softmax),
     (Softmax, lower_nn.lower_softmax),
+    (Indices, lower_embedding.lower_indices),
+    (Embedding, lower_embedding.lower_embedding),
+    (EmbeddingBag, lower_embedding.lower_embedding_bag),
+    (EmbeddingScores, lower_embedding.lower_embedding_scores),
+    (HierarchicalSoftmaxNLL, lower_embedding.lower_hierarchical_softmax_nll),
 ):
     register_lowering(_cls)(_lowering)
 
@@ -90,4 +108,6 @@ __all__ = [
     "log_softmax", "logsumexp", "mean", "softmax", "sum",
     "binary_cross_entropy", "cross_entropy", "cross_entropy_from_probs", "hinge",
     "kl_divergence", "l1", "l2", "mse",
+    "Embedding", "EmbeddingBag", "EmbeddingScores", "HierarchicalSoftmaxNLL", "Indices",
+    "embedding", "embedding_bag", "embedding_scores", "hierarchical_softmax_nll",
 ]  # fmt: skip

@@ -242,14 +242,22 @@ class _Target:
         self.user_cotangent = cotangent
 
     def round(self, value: Any) -> np.ndarray:
-        """Round to what ``f`` actually computes with, kept as float64 for the arithmetic."""
+        """Round to what ``f`` actually computes with, kept as float64 for the arithmetic.
+
+        Integer arrays (index inputs choosing embedding rows) stay integers.
+        """
+        arr = np.asarray(value)
+        if arr.dtype.kind in "iu":
+            return arr.astype(np.int64)
         return np.asarray(value, dtype=np.float64).astype(self.dtype).astype(np.float64)
 
     def pack(self, inputs: Mapping[str, np.ndarray]) -> dict[str, Any]:
-        return {
-            k: float(v) if v.ndim == 0 else np.ascontiguousarray(v, dtype=self.dtype)
-            for k, v in inputs.items()
-        }
+        return {k: self._packed(v) for k, v in inputs.items()}
+
+    def _packed(self, v: np.ndarray) -> Any:
+        if v.dtype.kind in "iu":
+            return v
+        return float(v) if v.ndim == 0 else np.ascontiguousarray(v, dtype=self.dtype)
 
     def value(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         return _main_output(self.f(self.pack(inputs)))
@@ -470,7 +478,9 @@ def _normalise_inputs(inputs: Mapping[Any, Any]) -> dict[str, np.ndarray]:
         name = _key_name(key)
         if name in out:
             raise ValueError(f"input {name!r} given twice")
-        out[name] = np.asarray(value, dtype=np.float64)
+        arr = np.asarray(value)
+        # Integer arrays are index inputs (embedding rows): they stay integers.
+        out[name] = arr if arr.dtype.kind in "iu" else np.asarray(value, dtype=np.float64)
     return out
 
 

@@ -1,0 +1,104 @@
+"""Numba loops for the embedding-lookup family (:mod:`symgrad.ir.ops_gather`) and the
+hierarchical-softmax NLL (:mod:`symgrad.ir.ops_hsoftmax`).
+
+Every kernel walks the ``(n, k)`` index matrix once and touches only the chosen rows, so its cost
+is ``O(n k d)`` whatever the vocabulary size. Negative ids are padding and are skipped; an id past
+the table is an ``IndexError`` (the caller's arguments are also checked, with names, before the
+call: see ``Compiled``), never a read out of bounds.
+"""
+
+from __future__ import annotations
+
+from .emit_structural import emitter
+
+RANGE_ERROR = 'raise IndexError("an index input holds an id past the rows of its table")'
+
+
+def _rows_of_ids(em, ids: str, table_rows: str, indent: int = 1) -> tuple[str, str, str, int]:
+    """Open ``for i, j`` over ``ids``, bind ``r = ids[i, j]``, skip padding, check the range."""
+    i, j, r = em.fresh("i"), em.fresh("j"), em.fresh("r")
+    em.emit(f"for {i} in range({ids}.shape[0]):", indent)
+    em.emit(f"for {j} in range({ids}.shape[1]):", indent + 1)
+    inner = indent + 2
+    em.emit(f"{r} = {ids}[{i}, {j}]", inner)
+    em.emit(f"if {r} < 0:", inner)
+    em.emit("continue", inner + 1)
+    em.emit(f"if {r} >= {table_rows}:", inner)
+    em.emit(RANGE_ERROR, inner + 1)
+    return i, j, r, inner
+
+
+@emitter("gather_rows")
+def emit_gather_rows(em, node, name):
+    table, ids = (em.name(x) for x in node.inputs)
+    em.emit(f"{name} = np.zeros({em.shape(node.shape)}, dtype=_F)")
+    width = em.fresh("w")
+    em.emit(f"{width} = {table}.shape[1]")
+    i, j, r, inner = _rows_of_ids(em, ids, f"{table}.shape[0]")
+    c = em.fresh("c")
+    em.emit(f"for {c} in range({width}):", inner)
+    em.emit(f"{name}[{i}, {j} * {width} + {c}] = {table}[{r}, {c}]", inner + 1)
+
+
+@emitter("scatter_rows")
+def emit_scatter_rows(em, node, name):
+    g, ids = (em.name(x) for x in node.inputs)
+    em.emit(f"{name} = np.zeros({em.shape(node.shape)}, dtype=_F)")
+    width = em.fresh("w")
+    em.emit(f"{width} = {name}.shape[1]")
+    i, j, r, inner = _rows_of_ids(em, ids, f"{name}.shape[0]")
+    c = em.fresh("c")
+    em.emit(f"for {c} in range({width}):", inner)
+    em.emit(f"{name}[{r}, {c}] += {g}[{i}, {j} * {width} + {c}]", inner + 1)
+
+
+@emitter("gather_dot")
+def emit_gather_dot(em, node, name):
+    table, ids, h = (em.name(x) for x in node.inputs)
+    em.emit(f"{name} = np.zeros({em.shape(node.shape)}, dtype=_F)")
+    i, j, r, inner = _rows_of_ids(em, ids, f"{table}.shape[0]")
+    acc, c = em.fresh("acc"), em.fresh("c")
+    em.emit(f"{acc} = _F(0.0)", inner)
+    em.emit(f"for {c} in range({table}.shape[1]):", inner)
+    em.emit(f"{acc} += {table}[{r}, {c}] * {h}[{i}, {c}]", inner + 1)
+    em.emit(f"{name}[{i}, {j}] = {acc}", inner)
+
+
+@emitter("bag_rows")
+def emit_bag_rows(em, node, name):
+    table, ids, w = (em.name(x) for x in node.inputs)
+    em.emit(f"{name} = np.zeros({em.shape(node.shape)}, dtype=_F)")
+    i, j, r, inner = _rows_of_ids(em, ids, f"{table}.shape[0]")
+    weight, c = em.fresh("wt"), em.fresh("c")
+    em.emit(f"{weight} = {w}[{i}, {j}]", inner)
+    em.emit(f"for {c} in range({table}.shape[1]):", inner)
+    em.emit(f"{name}[{i}, {c}] += {weight} * {table}[{r}, {c}]", inner + 1)
+
+
+@emitter("scatter_outer")
+def emit_scatter_outer(em, node, name):
+    w, ids, h = (em.name(x) for x in node.inputs)
+    em.emit(f"{name} = np.zeros({em.shape(node.shape)}, dtype=_F)")
+    i, j, r, inner = _rows_of_ids(em, ids, f"{name}.shape[0]")
+    weight, c = em.fresh("wt"), em.fresh("c")
+    em.emit(f"{weight} = {w}[{i}, {j}]", inner)
+    em.emit(f"for {c} in range({h}.shape[1]):", inner)
+    em.emit(f"{name}[{r}, {c}] += {weight} * {h}[{i}, {c}]", inner + 1)
+
+
+@emitter("hsoftmax_nll")
+def emit_hsoftmax_nll(em, node, name):
+    """``Σ_j softplus(−sign · U[path]·h)`` per example, in the stable softplus form."""
+    table, paths, signs, h = (em.name(x) for x in node.inputs)
+    em.emit(f"{name} = np.zeros({em.shape(node.shape)}, dtype=_F)")
+    i, j, r, inner = _rows_of_ids(em, paths, f"{table}.shape[0]")
+    acc, c, m = em.fresh("acc"), em.fresh("c"), em.fresh("m")
+    em.emit(f"{acc} = _F(0.0)", inner)
+    em.emit(f"for {c} in range({table}.shape[1]):", inner)
+    em.emit(f"{acc} += {table}[{r}, {c}] * {h}[{i}, {c}]", inner + 1)
+    em.emit(f"{m} = -{signs}[{i}, {j}] * {acc}", inner)
+    zero = em.number(0)
+    em.emit(
+        f"{name}[{i}, 0] += max({m}, {zero}) + math.log1p(math.exp(-abs({m})))",
+        inner,
+    )
