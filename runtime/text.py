@@ -17,13 +17,24 @@ Examples
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 __all__ = [
-    "Vocab", "one_hot", "random_batch", "split", "unigram_cross_entropy", "windows",
+    "Vocab", "data_dir", "one_hot", "random_batch", "split", "unigram_cross_entropy", "windows",
 ]  # fmt: skip
+
+
+def data_dir() -> Path:
+    """The folder of shared data files: ``$SYMGRAD_DATA_DIR`` if set, else ``../shared/data``
+    beside the repository (the layout of development checkouts and CI). It may not exist.
+    """
+    if os.environ.get("SYMGRAD_DATA_DIR"):
+        return Path(os.environ["SYMGRAD_DATA_DIR"])
+    return Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 @dataclass(frozen=True)
