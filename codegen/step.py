@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir.errors import InputError
+from .bound import BoundStep
 from .compiled import Compiled
 
 
@@ -59,3 +60,18 @@ class Step(Compiled):
     @property
     def hyper_names(self) -> list[str]:
         return [n for n in self._names if n.startswith("opt:")]
+
+    @property
+    def input_names(self) -> list[str]:
+        """Names of all inputs, in the positional order of the Numba step function."""
+        return list(self._names)
+
+    def bind(self, values) -> BoundStep:
+        """Bind every input once for a training loop; see :class:`~symgrad.codegen.bound.BoundStep`.
+
+        ``values`` holds every input by name (parameters, optimiser state, a first batch,
+        hyperparameters), checked here like a normal call. The returned object runs a step with
+        ``run(updates)``, where ``updates`` replaces some inputs (the next batch, a new learning
+        rate) and only those are checked.
+        """
+        return BoundStep(self, values)

@@ -421,7 +421,7 @@ class Trainer:
         if self.clip_norm is not None:
             hypers[hyper_name(CLIP)] = float(self.clip_norm)
         batch = dict(zip(self.model.data_names, (a[: self.batch_size] for a in arrays)))
-        run = BoundStep(step, {**self.params, **self.opt_state, **batch, **hypers}, self._cast)
+        run = step.bind({**self.params, **self.opt_state, **batch, **hypers})
         # Compile on copies, so the real parameters see only real steps.
         self.compile_seconds += run.warm_up()
         return run
