@@ -28,77 +28,84 @@ def _rows_of_ids(em, ids: str, table_rows: str, indent: int = 1) -> tuple[str, s
     return i, j, r, inner
 
 
+def _zeros_over_ids(em, node, name, ids: str, table_rows: str):
+    """``name = zeros(shape)``, then the loop over the non-padding ids (see _rows_of_ids)."""
+    em.emit(f"{name} = np.zeros({em.shape(node.shape)}, dtype=_F)")
+    return _rows_of_ids(em, ids, table_rows)
+
+
+def _for_columns(em, count: str, inner: int, statement) -> None:
+    """``for c in range(count): statement(c)`` at indentation ``inner``."""
+    c = em.fresh("c")
+    em.emit(f"for {c} in range({count}):", inner)
+    em.emit(statement(c), inner + 1)
+
+
 @emitter("gather_rows")
 def emit_gather_rows(em, node, name):
     table, ids = (em.name(x) for x in node.inputs)
-    em.emit(f"{name} = np.zeros({em.shape(node.shape)}, dtype=_F)")
-    width = em.fresh("w")
-    em.emit(f"{width} = {table}.shape[1]")
-    i, j, r, inner = _rows_of_ids(em, ids, f"{table}.shape[0]")
-    c = em.fresh("c")
-    em.emit(f"for {c} in range({width}):", inner)
-    em.emit(f"{name}[{i}, {j} * {width} + {c}] = {table}[{r}, {c}]", inner + 1)
+    i, j, r, inner = _zeros_over_ids(em, node, name, ids, f"{table}.shape[0]")
+    width = f"{table}.shape[1]"
+    _for_columns(
+        em, width, inner, lambda c: f"{name}[{i}, {j} * {width} + {c}] = {table}[{r}, {c}]"
+    )
 
 
 @emitter("scatter_rows")
 def emit_scatter_rows(em, node, name):
     g, ids = (em.name(x) for x in node.inputs)
-    em.emit(f"{name} = np.zeros({em.shape(node.shape)}, dtype=_F)")
-    width = em.fresh("w")
-    em.emit(f"{width} = {name}.shape[1]")
-    i, j, r, inner = _rows_of_ids(em, ids, f"{name}.shape[0]")
-    c = em.fresh("c")
-    em.emit(f"for {c} in range({width}):", inner)
-    em.emit(f"{name}[{r}, {c}] += {g}[{i}, {j} * {width} + {c}]", inner + 1)
+    i, j, r, inner = _zeros_over_ids(em, node, name, ids, f"{name}.shape[0]")
+    width = f"{name}.shape[1]"
+    _for_columns(em, width, inner, lambda c: f"{name}[{r}, {c}] += {g}[{i}, {j} * {width} + {c}]")
 
 
 @emitter("gather_dot")
 def emit_gather_dot(em, node, name):
     table, ids, h = (em.name(x) for x in node.inputs)
-    em.emit(f"{name} = np.zeros({em.shape(node.shape)}, dtype=_F)")
-    i, j, r, inner = _rows_of_ids(em, ids, f"{table}.shape[0]")
-    acc, c = em.fresh("acc"), em.fresh("c")
+    i, j, r, inner = _zeros_over_ids(em, node, name, ids, f"{table}.shape[0]")
+    acc = em.fresh("acc")
     em.emit(f"{acc} = _F(0.0)", inner)
-    em.emit(f"for {c} in range({table}.shape[1]):", inner)
-    em.emit(f"{acc} += {table}[{r}, {c}] * {h}[{i}, {c}]", inner + 1)
+    _for_columns(
+        em, f"{table}.shape[1]", inner, lambda c: f"{acc} += {table}[{r}, {c}] * {h}[{i}, {c}]"
+    )
     em.emit(f"{name}[{i}, {j}] = {acc}", inner)
 
 
 @emitter("bag_rows")
 def emit_bag_rows(em, node, name):
     table, ids, w = (em.name(x) for x in node.inputs)
-    em.emit(f"{name} = np.zeros({em.shape(node.shape)}, dtype=_F)")
-    i, j, r, inner = _rows_of_ids(em, ids, f"{table}.shape[0]")
-    weight, c = em.fresh("wt"), em.fresh("c")
+    i, j, r, inner = _zeros_over_ids(em, node, name, ids, f"{table}.shape[0]")
+    weight = em.fresh("wt")
     em.emit(f"{weight} = {w}[{i}, {j}]", inner)
-    em.emit(f"for {c} in range({table}.shape[1]):", inner)
-    em.emit(f"{name}[{i}, {c}] += {weight} * {table}[{r}, {c}]", inner + 1)
+    _for_columns(
+        em,
+        f"{table}.shape[1]",
+        inner,
+        lambda c: f"{name}[{i}, {c}] += {weight} * {table}[{r}, {c}]",
+    )
 
 
 @emitter("scatter_outer")
 def emit_scatter_outer(em, node, name):
     w, ids, h = (em.name(x) for x in node.inputs)
-    em.emit(f"{name} = np.zeros({em.shape(node.shape)}, dtype=_F)")
-    i, j, r, inner = _rows_of_ids(em, ids, f"{name}.shape[0]")
-    weight, c = em.fresh("wt"), em.fresh("c")
+    i, j, r, inner = _zeros_over_ids(em, node, name, ids, f"{name}.shape[0]")
+    weight = em.fresh("wt")
     em.emit(f"{weight} = {w}[{i}, {j}]", inner)
-    em.emit(f"for {c} in range({h}.shape[1]):", inner)
-    em.emit(f"{name}[{r}, {c}] += {weight} * {h}[{i}, {c}]", inner + 1)
+    _for_columns(
+        em, f"{h}.shape[1]", inner, lambda c: f"{name}[{r}, {c}] += {weight} * {h}[{i}, {c}]"
+    )
 
 
 @emitter("hsoftmax_nll")
 def emit_hsoftmax_nll(em, node, name):
     """``Σ_j softplus(−sign · U[path]·h)`` per example, in the stable softplus form."""
     table, paths, signs, h = (em.name(x) for x in node.inputs)
-    em.emit(f"{name} = np.zeros({em.shape(node.shape)}, dtype=_F)")
-    i, j, r, inner = _rows_of_ids(em, paths, f"{table}.shape[0]")
-    acc, c, m = em.fresh("acc"), em.fresh("c"), em.fresh("m")
+    i, j, r, inner = _zeros_over_ids(em, node, name, paths, f"{table}.shape[0]")
+    acc, m = em.fresh("acc"), em.fresh("m")
     em.emit(f"{acc} = _F(0.0)", inner)
-    em.emit(f"for {c} in range({table}.shape[1]):", inner)
-    em.emit(f"{acc} += {table}[{r}, {c}] * {h}[{i}, {c}]", inner + 1)
+    _for_columns(
+        em, f"{table}.shape[1]", inner, lambda c: f"{acc} += {table}[{r}, {c}] * {h}[{i}, {c}]"
+    )
     em.emit(f"{m} = -{signs}[{i}, {j}] * {acc}", inner)
     zero = em.number(0)
-    em.emit(
-        f"{name}[{i}, 0] += max({m}, {zero}) + math.log1p(math.exp(-abs({m})))",
-        inner,
-    )
+    em.emit(f"{name}[{i}, 0] += max({m}, {zero}) + math.log1p(math.exp(-abs({m})))", inner)
