@@ -85,6 +85,11 @@ class Compiled:
             # closure-cell lookups on the hottest path (the per-call floor is ~1 µs).
             self.value_and_grad = self._make_fast_value_and_grad()
 
+    @property
+    def input_names(self) -> list[str]:
+        """Names of all inputs, in the positional order of the generated functions."""
+        return list(self._names)
+
     # -- the graph -----------------------------------------------------------------------------
     @property
     def programs(self):

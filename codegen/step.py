@@ -61,11 +61,6 @@ class Step(Compiled):
     def hyper_names(self) -> list[str]:
         return [n for n in self._names if n.startswith("opt:")]
 
-    @property
-    def input_names(self) -> list[str]:
-        """Names of all inputs, in the positional order of the Numba step function."""
-        return list(self._names)
-
     def bind(self, values) -> BoundStep:
         """Bind every input once for a training loop; see :class:`~symgrad.codegen.bound.BoundStep`.
 
