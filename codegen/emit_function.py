@@ -11,8 +11,8 @@ from ..ir.errors import UnsupportedExpressionError
 from ..ir.node import Node
 from ..ir.ops_elementwise import ElementwiseOp
 from ..ir.ops_source import const_op
-from ..ir.ops_sparse import put_rows_op
-from .emit_sparse import write_rows
+from ..ir.ops_sparse import add_rows_op, put_rows_op
+from .emit_sparse import add_rows_in_place, write_rows
 from .printer import ScalarPrinter
 from .schedule import schedule
 
@@ -162,8 +162,12 @@ def emit_units(em: FunctionEmitter, outputs: list[Node], leaves, keep=()) -> Non
             emit_structural(em, node)
 
 
+#: In-place targets that write only some rows of the parameter they update.
+ROW_WRITERS = {put_rows_op: write_rows, add_rows_op: add_rows_in_place}
+
+
 def _writes_rows(param: Node, value: Node) -> bool:
-    return value.op is put_rows_op and value.inputs[0] is param
+    return value.op in ROW_WRITERS and value.inputs[0] is param
 
 
 def emit_function(
@@ -223,7 +227,7 @@ def emit_function(
         if param.ndim == 0:
             raise ValueError("internal: in-place targets must be arrays")
         if _writes_rows(param, value):
-            write_rows(em, dst, value)
+            ROW_WRITERS[value.op](em, dst, value)
             continue
         idx, indent = em.open_loops(param.shape)
         em.emit(f"{dst}[{', '.join(idx)}] = {em.value_at(value, param.shape, idx)}", indent)

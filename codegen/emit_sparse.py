@@ -36,32 +36,60 @@ def emit_touched_rows(em, node, name):
     em.dims[node.attr("count")] = dim
 
 
-@emitter("row_gradient")
-def emit_row_gradient(em, node, name):
-    rows = em.name(node.inputs[0])
-    em.emit(f"{name} = np.zeros({em.shape(node.shape)}, dtype=_F)")
+def _add_contributions(em, dst: str, contributions, row_of, scale: str = "") -> None:
+    """``dst[row_of(r), :] += scale * contribution`` for each id ``r`` of each row scatter.
+
+    ``contributions`` are ``(kind, input nodes)`` pairs read like ``scatter_rows`` (``"rows"``:
+    ``G, ids``) or ``scatter_outer`` (``"outer"``: ``W, ids, H``).
+    """
     width = em.fresh("w")
-    em.emit(f"{width} = {name}.shape[1]")
-    k = 1
-    for kind in node.attr("kinds"):
-        if kind == "rows":
-            g, ids = (em.name(x) for x in node.inputs[k : k + 2])
-            k += 2
-        else:
-            w, ids, h = (em.name(x) for x in node.inputs[k : k + 3])
-            k += 3
+    em.emit(f"{width} = {dst}.shape[1]")
+    for kind, inputs in contributions:
+        names = [em.name(x) for x in inputs]
+        ids = names[1]
         i, j, r, p, c = (em.fresh(s) for s in ("i", "j", "r", "p", "c"))
         em.emit(f"for {i} in range({ids}.shape[0]):")
         em.emit(f"for {j} in range({ids}.shape[1]):", 2)
         em.emit(f"{r} = {ids}[{i}, {j}]", 3)
         em.emit(f"if {r} < 0:", 3)
         em.emit("continue", 4)
-        em.emit(f"{p} = np.searchsorted({rows}, {r})", 3)
-        em.emit(f"for {c} in range({width}):", 3)
+        em.emit(f"{p} = {row_of(r)}", 3)
         if kind == "rows":
-            em.emit(f"{name}[{p}, {c}] += {g}[{i}, {j} * {width} + {c}]", 4)
+            term = f"{scale}{names[0]}[{i}, {j} * {width} + {c}]"
         else:
-            em.emit(f"{name}[{p}, {c}] += {w}[{i}, {j}] * {h}[{i}, {c}]", 4)
+            weight = em.fresh("wt")
+            em.emit(f"{weight} = {scale}{names[0]}[{i}, {j}]", 3)
+            term = f"{weight} * {names[2]}[{i}, {c}]"
+        em.emit(f"for {c} in range({width}):", 3)
+        em.emit(f"{dst}[{p}, {c}] += {term}", 4)
+
+
+def _contributions(node, first: int) -> list:
+    out, k = [], first
+    for kind in node.attr("kinds"):
+        size = 2 if kind == "rows" else 3
+        out.append((kind, node.inputs[k : k + size]))
+        k += size
+    return out
+
+
+@emitter("row_gradient")
+def emit_row_gradient(em, node, name):
+    rows = em.name(node.inputs[0])
+    em.emit(f"{name} = np.zeros({em.shape(node.shape)}, dtype=_F)")
+    _add_contributions(em, name, _contributions(node, 1), lambda r: f"np.searchsorted({rows}, {r})")
+
+
+@emitter("add_rows")
+def emit_add_rows(em, node, name):
+    em.emit(f"{name} = {em.name(node.inputs[0])}.copy()")
+    add_rows_in_place(em, name, node)
+
+
+def add_rows_in_place(em, dst: str, node) -> None:
+    """``dst[r, :] += c * contribution`` for the ``add_rows`` node ``node``."""
+    coefficient = em.name(node.inputs[1])
+    _add_contributions(em, dst, _contributions(node, 2), lambda r: r, scale=f"{coefficient} * ")
 
 
 @emitter("take_rows")

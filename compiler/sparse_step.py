@@ -32,6 +32,21 @@ def is_exact_when_zero(rule) -> bool:
     return all(sp.simplify(current[t] - t) == 0 for t in targets)
 
 
+def additive_coefficient(rule) -> sp.Expr | None:
+    """``c`` if ``rule`` is ``p ← p + c·g`` with no state and ``c`` free of ``p`` and ``g``.
+
+    Such a rule (SGD) is applied by adding ``c`` times each row contribution straight into the
+    table: no distinct rows, no coalesced gradient, one pass.
+    """
+    if rule.states or len(rule.updates) != 1 or rule.updates[0][0] != rule.param:
+        return None
+    body = sp.sympify(rule.updates[0][1])
+    c = sp.diff(body, rule.grad)
+    if c.has(rule.param, rule.grad) or sp.simplify(body - rule.param - c * rule.grad) != 0:
+        return None
+    return c
+
+
 def row_scatters(grad: Node) -> list[Node] | None:
     """The row scatters whose sum is ``grad``, or ``None`` if it is anything else."""
     if is_row_scatter(grad):
@@ -51,6 +66,7 @@ class RowView:
     """The touched rows of one table: its compact gradient and row views of its arrays."""
 
     def __init__(self, table: Node, scatters: list[Node], count: sp.Symbol):
+        self.scatters = scatters
         ids = []
         for s in scatters:
             if scatter_ids(s) not in ids:

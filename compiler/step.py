@@ -12,12 +12,13 @@ from ..ir.errors import InputError, ShapeError
 from ..ir.node import Node
 from ..ir.ops_reduce import reduce_sum
 from ..ir.ops_source import const, input_node
+from ..ir.ops_sparse import add_rows
 from ..ir.program import Program, flatten, unflatten
 from .lower import Lowerer
 from .passes import optimize
 from .program import InputSpec, ProgramSet, index_bounds, input_specs, lower_outputs
 from .reverse import grad
-from .sparse_step import SPARSE_MODES, row_view
+from .sparse_step import SPARSE_MODES, additive_coefficient, row_view
 
 
 @dataclass
@@ -122,7 +123,13 @@ def build_step(
     state_nodes: list[Node] = []
     state_specs: list[InputSpec] = []
     inplace: list[tuple[Node, Node]] = []
+    direct = additive_coefficient(rule) if not clip_norm else None
     for sym, node, g, view in zip(params, param_nodes, grads, views):
+        if view is not None and direct is not None:
+            # p ← p + c·g: add c times each row contribution straight into the table.
+            coefficient = _apply_body(direct, dict(hypers))
+            inplace.append((node, add_rows(node, coefficient, view.scatters)))
+            continue
 
         def rows(array: Node, view=view) -> Node:
             return array if view is None else view.take(array)

@@ -12,6 +12,9 @@ For an update rule that leaves a parameter and its state unchanged where the gra
 * ``take_rows(X, rows)`` for the parameter and each state, the rule applied on ``(m, d)``, and
 * ``put_rows(X, rows, new)``, which the emitter writes straight into the caller's array.
 
+A rule of the form ``p ← p + c·g`` with no state (SGD) needs none of that: ``add_rows`` adds
+``c`` times each row contribution straight into the caller's array, in one pass.
+
 None of these is differentiated: they exist only in the update part of a step.
 """
 
@@ -81,7 +84,23 @@ class PutRowsOp(_UpdateOnlyOp):
         return inputs[0].type
 
 
+class AddRowsOp(_UpdateOnlyOp):
+    """``X + c * (sum of row scatters)``: ``inputs = X, c, *contribution inputs``.
+
+    As an in-place target it adds each contribution straight into the caller's rows: the whole
+    update of a rule of the form ``p ← p + c·g`` (SGD), with no coalescing needed.
+    ``attrs["kinds"]`` reads the contributions like :class:`RowGradientOp`.
+    """
+
+    name = "add_rows"
+    arity = None
+
+    def infer(self, inputs, attrs):
+        return inputs[0].type
+
+
 touched_rows_op = register(TouchedRowsOp())
+add_rows_op = register(AddRowsOp())
 row_gradient_op = register(RowGradientOp())
 take_rows_op = register(TakeRowsOp())
 put_rows_op = register(PutRowsOp())
@@ -103,6 +122,16 @@ def row_gradient(rows: Node, scatters: list[Node]) -> Node:
         inputs.extend(s.inputs)
     width = scatters[0].shape[1]
     return make(row_gradient_op, tuple(inputs), (("kinds", tuple(kinds)), ("width", width)))
+
+
+def add_rows(x: Node, coefficient: Node, scatters: list[Node]) -> Node:
+    """``x + coefficient * sum(scatters)`` (a scalar ``coefficient``), row by row."""
+    inputs: list[Node] = [x, coefficient]
+    kinds = []
+    for s in scatters:
+        kinds.append(_KINDS[s.op])
+        inputs.extend(s.inputs)
+    return make(add_rows_op, tuple(inputs), (("kinds", tuple(kinds)),))
 
 
 def take_rows(x: Node, rows: Node) -> Node:

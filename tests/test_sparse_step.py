@@ -14,7 +14,7 @@ from sympy.matrices.expressions.hadamard import HadamardProduct
 
 import symgrad as sg
 from symgrad import nn
-from symgrad.compiler.sparse_step import is_exact_when_zero
+from symgrad.compiler.sparse_step import additive_coefficient, is_exact_when_zero
 from symgrad.runtime.optimizers import SGD, Adagrad, Adam, Momentum, RMSprop
 
 VOCAB, WIDTH = 997, 3  # a vocabulary size no other literal in the step shares
@@ -86,6 +86,17 @@ def test_sparse_step_never_allocates_a_table_sized_array():
     assert not [line for line in _allocations(step.source) if str(VOCAB) in line]
     dense = step_for(Adagrad(lr=0.5), False)
     assert [line for line in _allocations(dense.source) if str(VOCAB) in line]
+
+
+def test_sgd_adds_into_the_touched_rows_directly():
+    # p <- p - lr*g needs no distinct rows or coalesced gradient: one pass into the table.
+    step = step_for(SGD(lr=0.5), "auto")
+    assert "np.unique" not in step.source and "searchsorted" not in step.source
+    assert not [line for line in _allocations(step.source) if str(VOCAB) in line]
+    coefficients = {type(o).__name__: additive_coefficient(o.rule)
+                    for o in (SGD(), Adagrad(), Momentum())}  # fmt: skip
+    assert str(coefficients["SGD"]) == "-lr"
+    assert coefficients["Adagrad"] is None and coefficients["Momentum"] is None
 
 
 def test_exactness_of_rules_when_the_gradient_is_zero():
