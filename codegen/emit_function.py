@@ -39,6 +39,8 @@ class FunctionEmitter:
         self.base = 0
         #: scan node id -> names of its outputs
         self.scan_outputs: dict[int, list[str]] = {}
+        #: touched_rows node id -> (slots array name, {index input id: its offset name})
+        self.row_slots: dict[int, tuple] = {}
 
     # -- helpers used by emitters ----------------------------------------------------------------
     def fresh(self, prefix: str = "t") -> str:

@@ -14,30 +14,53 @@ from .emit_structural import emitter
 
 @emitter("touched_rows")
 def emit_touched_rows(em, node, name):
-    ids = [em.name(x) for x in node.inputs]
+    """Distinct ids by one argsort and a linear pass, which also records each id's slot.
+
+    Every id of every index input goes into one buffer (row-major, padding included); after
+    sorting, a run of equal ids gets one slot, written back at each id's buffer position, so
+    ``row_gradient`` finds the slot of ``ids[i, j]`` by position instead of searching.
+    """
     limit = em.dim(node.attr("rows"))
-    buf, count = em.fresh("ids"), em.fresh("count")
-    size = " + ".join(f"{a}.size" for a in ids)
+    buf, slots, order = em.fresh("ids"), em.fresh("slots"), em.fresh("order")
+    size = " + ".join(f"{em.name(a)}.size" for a in node.inputs)
     em.emit(f"{buf} = np.empty({size}, dtype=np.int64)")
-    em.emit(f"{count} = 0")
-    for a in ids:
+    offsets = {}
+    offset = "0"
+    for a in node.inputs:
+        src = em.name(a)
+        start = em.fresh("off")
+        em.emit(f"{start} = {offset}")
+        offsets[id(a)] = start
         i, j, r = em.fresh("i"), em.fresh("j"), em.fresh("r")
-        em.emit(f"for {i} in range({a}.shape[0]):")
-        em.emit(f"for {j} in range({a}.shape[1]):", 2)
-        em.emit(f"{r} = {a}[{i}, {j}]", 3)
-        em.emit(f"if {r} >= 0:", 3)
-        em.emit(f"if {r} >= {limit}:", 4)
-        em.emit(RANGE_ERROR, 5)
-        em.emit(f"{buf}[{count}] = {r}", 4)
-        em.emit(f"{count} += 1", 4)
-    em.emit(f"{name} = np.unique({buf}[:{count}])")
-    dim = em.fresh("m")
-    em.emit(f"{dim} = {name}.shape[0]")
+        em.emit(f"for {i} in range({src}.shape[0]):")
+        em.emit(f"for {j} in range({src}.shape[1]):", 2)
+        em.emit(f"{r} = {src}[{i}, {j}]", 3)
+        em.emit(f"if {r} >= {limit}:", 3)
+        em.emit(RANGE_ERROR, 4)
+        em.emit(f"{buf}[{start} + {i} * {src}.shape[1] + {j}] = {r}", 3)
+        offset = f"{start} + {src}.size"
+    em.emit(f"{order} = np.argsort({buf})")
+    em.emit(f"{slots} = np.full({buf}.size, -1, dtype=np.int64)")
+    em.emit(f"{name} = np.empty({buf}.size, dtype=np.int64)")
+    dim, q, e, r = em.fresh("m"), em.fresh("q"), em.fresh("e"), em.fresh("r")
+    em.emit(f"{dim} = 0")
+    em.emit(f"for {q} in range({buf}.size):")
+    em.emit(f"{e} = {order}[{q}]", 2)
+    em.emit(f"{r} = {buf}[{e}]", 2)
+    em.emit(f"if {r} < 0:", 2)
+    em.emit("continue", 3)
+    em.emit(f"if {dim} == 0 or {r} != {name}[{dim} - 1]:", 2)
+    em.emit(f"{name}[{dim}] = {r}", 3)
+    em.emit(f"{dim} += 1", 3)
+    em.emit(f"{slots}[{e}] = {dim} - 1", 2)
+    em.emit(f"{name} = {name}[:{dim}]")
     em.dims[node.attr("count")] = dim
+    em.row_slots[id(node)] = (slots, offsets)
 
 
 def _add_contributions(em, dst: str, contributions, row_of, scale: str = "") -> None:
-    """``dst[row_of(r), :] += scale * contribution`` for each id ``r`` of each row scatter.
+    """``dst[row_of(r, i, j, ids), :] += scale * contribution`` for each id ``r = ids[i, j]``
+    of each row scatter.
 
     ``contributions`` are ``(kind, input nodes)`` pairs read like ``scatter_rows`` (``"rows"``:
     ``G, ids``) or ``scatter_outer`` (``"outer"``: ``W, ids, H``).
@@ -53,7 +76,7 @@ def _add_contributions(em, dst: str, contributions, row_of, scale: str = "") -> 
         em.emit(f"{r} = {ids}[{i}, {j}]", 3)
         em.emit(f"if {r} < 0:", 3)
         em.emit("continue", 4)
-        em.emit(f"{p} = {row_of(r)}", 3)
+        em.emit(f"{p} = {row_of(r, i, j, inputs[1])}", 3)
         if kind == "rows":
             term = f"{scale}{names[0]}[{i}, {j} * {width} + {c}]"
         else:
@@ -75,9 +98,13 @@ def _contributions(node, first: int) -> list:
 
 @emitter("row_gradient")
 def emit_row_gradient(em, node, name):
-    rows = em.name(node.inputs[0])
+    slots, offsets = em.row_slots[id(node.inputs[0])]
     em.emit(f"{name} = np.zeros({em.shape(node.shape)}, dtype=_F)")
-    _add_contributions(em, name, _contributions(node, 1), lambda r: f"np.searchsorted({rows}, {r})")
+
+    def slot(r, i, j, ids) -> str:
+        return f"{slots}[{offsets[id(ids)]} + {i} * {em.name(ids)}.shape[1] + {j}]"
+
+    _add_contributions(em, name, _contributions(node, 1), slot)
 
 
 @emitter("add_rows")
@@ -89,7 +116,9 @@ def emit_add_rows(em, node, name):
 def add_rows_in_place(em, dst: str, node) -> None:
     """``dst[r, :] += c * contribution`` for the ``add_rows`` node ``node``."""
     coefficient = em.name(node.inputs[1])
-    _add_contributions(em, dst, _contributions(node, 2), lambda r: r, scale=f"{coefficient} * ")
+    _add_contributions(
+        em, dst, _contributions(node, 2), lambda r, i, j, ids: r, scale=f"{coefficient} * "
+    )
 
 
 @emitter("take_rows")
