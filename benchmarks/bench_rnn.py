@@ -169,11 +169,8 @@ def symgrad_graph(cell: str):
 
 
 def make_symgrad(pb: Problem, raw: bool) -> Prepared:
-    import numpy as np
-
     import symgrad as sg
     from symgrad.runtime import SGD
-    from symgrad.runtime.bound_step import BoundStep
 
     loss, params = symgrad_graph(pb.cell)
     opt = SGD(lr=LR)
@@ -188,7 +185,7 @@ def make_symgrad(pb: Problem, raw: bool) -> Prepared:
     loss0 = float(step(values(pb.fresh())))
     vals = values(pb.fresh())
     if raw:
-        bound = BoundStep(step, vals, np.float32)
+        bound = step.bind(vals)
         bound.warm_up()
         return Prepared(bound, loss0, "_fn(*_args)", {"_fn": bound.fn, "_args": bound.args})
     return Prepared(lambda: step(vals), loss0, "_fn(_v)", {"_fn": step, "_v": vals})

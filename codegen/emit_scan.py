@@ -1,23 +1,36 @@
 """Emit a scan as a real loop inside the one compiled function.
 
-Compile time does not grow with the sequence length, which is a run-time value. Carries are
-rebound each step; summed outputs accumulate in place; stacked outputs are written into
+Compile time does not grow with the sequence length, which is a run-time value. Every array
+the body produces is allocated once before the loop (:mod:`.emit_scan_buffers`); carries live in
+two buffers each, written and swapped every step, so a step's new state never overwrites the
+state it is still reading. Summed outputs accumulate in place; stacked outputs are written into
 preallocated ``(T, ...)`` buffers. Names the body creates are dropped after the loop, so the
 outer function never reads a loop-local variable.
 """
 
 from __future__ import annotations
 
+from ..ir.ops_elementwise import ElementwiseOp
 from ..ir.ops_scan import ScanOp
-from .emit_function import emit_units
-from .emit_structural import emitter
+from .emit_scan_buffers import LoopBuffers, add_lines, copy_lines
+from .emit_structural import emit_structural, emitter
+from .schedule import schedule
 
 
-def _contiguous(em, node) -> str:
-    name = em.name(node)
-    if node.ndim == 0:
-        return f"_F({name})"
-    return f"np.ascontiguousarray({name})"
+def _emit_body(em, body, buffers: LoopBuffers) -> None:
+    """The body's units, as ``emit_units`` would, with their allocations moved out."""
+    units = schedule(body.outputs, keep={id(n) for n in body.outputs}, leaves=body.params)
+    for unit in units:
+        if unit.is_group:
+            buffers.emit_unit(unit, lambda u=unit: em.emit_group(u.nodes, u.outputs))
+            continue
+        (node,) = unit.nodes
+        if id(node) in em.names:
+            continue
+        if isinstance(node.op, ElementwiseOp):
+            em.emit_scalar_elementwise(node)
+        else:
+            buffers.emit_unit(unit, lambda n=node: emit_structural(em, n))
 
 
 @emitter("scan")
@@ -31,10 +44,19 @@ def emit_scan(em, node, name):
 
     length = em.fresh("T")
     em.emit(f"{length} = {em.name(sequences[0])}.shape[0]")
-    carries = []
-    for init in inits:
+    carries, spares = [], []
+    for init, param in zip(inits, body.carry_params):
         c = em.fresh("carry")
-        em.emit(f"{c} = {_contiguous(em, init)}")
+        if param.ndim:
+            # Two buffers per carry: the step writes the spare, then the two swap.
+            em.emit(f"{c} = np.empty({em.shape(param.shape)}, dtype=_F)")
+            copy_lines(em, c, em.name(init), param.shape)
+            spare = em.fresh("spare")
+            em.emit(f"{spare} = np.empty({em.shape(param.shape)}, dtype=_F)")
+            spares.append(spare)
+        else:
+            em.emit(f"{c} = _F({em.name(init)})")
+            spares.append(None)
         carries.append(c)
     sums = []
     for out in body.sum_out:
@@ -52,6 +74,7 @@ def emit_scan(em, node, name):
 
     t = em.fresh("step")
     steps = f"range({length} - 1, -1, -1)" if body.reverse else f"range({length})"
+    buffers = LoopBuffers(em, len(em.lines))
     em.emit(f"for {t} in {steps}:")
     saved_names = dict(em.names)
     em.base += 1
@@ -64,21 +87,29 @@ def emit_scan(em, node, name):
     for outer, param in zip(closure, body.closure_params):
         if outer is not param:
             em.names[id(param)] = em.name(outer)
-    emit_units(em, body.outputs, leaves=body.params, keep=body.outputs)
+    _emit_body(em, body, buffers)
     for buf, out in zip(stacks, body.stack_out):
-        em.emit(f"{buf}[{t}] = {em.name(out)}")
+        copy_lines(em, buf, em.name(out), out.shape, prefix=t)
     for acc, out in zip(sums, body.sum_out):
-        em.emit(f"{acc} += {em.name(out)}")
-    # Compute every new carry before rebinding any (a state may read another's old value).
+        add_lines(em, acc, em.name(out), out.shape)
+    # Write every new carry before swapping any in (a state may read another's old value).
     fresh = []
-    for out in body.carry_out:
-        v = em.fresh("next")
-        em.emit(f"{v} = {_contiguous(em, out)}")
-        fresh.append(v)
-    for c, v in zip(carries, fresh):
-        em.emit(f"{c} = {v}")
+    for spare, out in zip(spares, body.carry_out):
+        if spare is None:
+            v = em.fresh("next")
+            em.emit(f"{v} = _F({em.name(out)})")
+            fresh.append(v)
+        else:
+            copy_lines(em, spare, em.name(out), out.shape)
+            fresh.append(None)
+    for k, (c, spare) in enumerate(zip(carries, spares)):
+        if spare is None:
+            em.emit(f"{c} = {fresh[k]}")
+        else:
+            em.emit(f"{c}, {spare} = {spare}, {c}")
     em.base -= 1
     em.names = saved_names
+    buffers.finish()
     em.scan_outputs[id(node)] = carries + sums + stacks
 
 

@@ -7,6 +7,7 @@ from ..ir.node import Node, toposort
 from ..ir.ops_scan import ScanBody, scan, scan_output
 from ..ir.ops_source import const_op, eye_op, input_node
 from ..ir.scan_expr import Scan, ScanFinal, ScanSum
+from ..ir.scan_hoist import hoist
 from ..ir.types import as_dim, shape_str
 from .lower import register_lowering
 from .passes import optimize
@@ -80,9 +81,11 @@ def lower_scan(lowerer, expr: Scan) -> Node:
         closure_params=closure,
         carry_out=carry_out,
         sum_out=sum_out,
-        stack_out=list(carry_params),  # the previous carries, for BPTT
         reverse=expr.reverse,
     )
+    # Input projections and invariants leave the loop before anything differentiates the scan,
+    # so BPTT sees the hoisted form too (dW = Σ x_tᵀ δ_t becomes one matrix product).
+    body, sequences, closure = hoist(body, sequences, closure)
     node = scan(body, sequences, inits, closure)
     lowerer.memo[expr] = node
     return node

@@ -3,7 +3,8 @@
 A scan node has inputs ``[sequences..., initial carries..., closure values...]`` and many outputs
 (kind ``"tuple"``), read by :class:`ScanOutputOp` nodes: the final carries, per-step values summed
 over time, and per-step values stacked into ``(T, ...)`` arrays. Its VJP is a reverse scan (BPTT)
-whose body is the VJP of the forward body; it reads the carries the forward scan stacked.
+whose body is the VJP of the forward body; it reads the step intermediates (residuals) that an
+extended copy of the forward scan stacks (see :mod:`symgrad.ir.scan_vjp`).
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ class ScanBody:
     sum_out: list[Node] = field(default_factory=list)
     stack_out: list[Node] = field(default_factory=list)
     reverse: bool = False
-    #: the forward scan stacks its previous carries (the last len(carry) stacks) for BPTT
-    stacks_carries: bool = True
+    #: a reverse scan built by the VJP (differentiating it again is not supported)
+    is_backward: bool = False
 
     @property
     def params(self) -> list[Node]:
@@ -59,8 +60,11 @@ class ScanOp(Op):
     name = "scan"
     family = "control"
 
-    def __init__(self, body: ScanBody):
+    def __init__(self, body: ScanBody, extends: ScanOp | None = None):
         self.body = body
+        #: the scan op whose outputs are a prefix of this one's (same inputs, more stacks): a
+        #: graph holding both runs only this one (``compiler.passes.scan_merge``)
+        self.extends = extends
         self.n_outputs = len(body.carry_out) + len(body.sum_out) + len(body.stack_out)
 
     def infer(self, inputs, attrs):
@@ -118,10 +122,10 @@ _interned_ops: dict = {}
 def _body_key(body: ScanBody) -> tuple:
     parts = (body.seq_params, body.carry_params, body.closure_params, body.carry_out,
              body.sum_out, body.stack_out)  # fmt: skip
-    return tuple(tuple(id(n) for n in p) for p in parts) + (body.reverse, body.stacks_carries)
+    return tuple(tuple(id(n) for n in p) for p in parts) + (body.reverse, body.is_backward)
 
 
-def scan(body: ScanBody, sequences, inits, closure) -> Node:
+def scan(body: ScanBody, sequences, inits, closure, extends: ScanOp | None = None) -> Node:
     """The scan node running ``body`` (see :class:`ScanBody` for the input order).
 
     Ops are interned by body: the same recurrence spelled twice in SymPy (say once for its
@@ -130,11 +134,11 @@ def scan(body: ScanBody, sequences, inits, closure) -> Node:
     """
     if not sequences:
         raise UnsupportedExpressionError("a scan needs at least one sequence")
-    key = _body_key(body)
+    key = _body_key(body) + (id(extends),)
     entry = _interned_ops.get(key)
     if entry is None:
         # Keep the body's nodes alive with the op so their ids stay unique.
-        entry = _interned_ops[key] = ScanOp(body)
+        entry = _interned_ops[key] = ScanOp(body, extends)
     return make(entry, [*sequences, *inits, *closure])
 
 

@@ -7,6 +7,7 @@ from ...ir.node import Node
 from .canonical import canonical_order
 from .fold import drop_implicit_broadcast, fold_elementwise, fold_structural
 from .rewrite import chain, rewrite
+from .scan_merge import merge_scans
 from .stabilize import stabilize
 from .stabilize_nn import stabilize_nn as stabilize_nn_rule  # the module keeps its own name
 from .transpose import pull_transpose
@@ -29,7 +30,7 @@ def optimize(outputs: list[Node]) -> list[Node]:
         if all(a is b for a, b in zip(new, outputs)):
             break
         outputs = new
-    return outputs
+    return merge_scans(outputs)
 
 
 __all__ = ["optimize", "rewrite", "chain"]

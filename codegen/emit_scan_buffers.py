@@ -1,0 +1,79 @@
+"""Per-step buffers of a scan loop, allocated once before the loop.
+
+The emitters of a body's units allocate each value they produce (``np.empty`` for a fused
+loop's outputs, ``np.zeros`` for a reduction, a fresh array from ``np.dot``). Inside a scan
+that would be one heap allocation per value per step. After each unit is emitted, its
+allocation lines are recognised by their exact text (each emitter names node ``k`` ``t<k>``),
+moved in front of the loop, and the in-loop line becomes a write into the buffer: ``np.dot``
+with ``out=``, ``fill(0)`` for a reduction. A line that does not match stays as it was (correct,
+just allocating); ``tests/test_scan_hoist.py`` checks that RNN loops allocate nothing.
+
+Copies are explicit element loops: Numba compiles an array slice assignment (``buf[t] = v``)
+together with a shape-mismatch error path that costs about a second of compile time each.
+"""
+
+from __future__ import annotations
+
+from ..ir.ops_linalg import matmul_op
+
+
+def copy_lines(em, dst: str, src: str, shape, prefix: str = "", indent: int = 1) -> None:
+    """``dst[prefix, ...] = src[...]`` as a loop nest over ``shape``."""
+    _loop(em, dst, src, shape, prefix, "=", indent)
+
+
+def add_lines(em, dst: str, src: str, shape, indent: int = 1) -> None:
+    """``dst += src`` as a loop nest over ``shape``."""
+    _loop(em, dst, src, shape, "", "+=", indent)
+
+
+def _loop(em, dst, src, shape, prefix, op, indent):
+    if not shape:
+        target = f"{dst}[{prefix}]" if prefix else dst
+        em.emit(f"{target} {op} {src}", indent)
+        return
+    idx, inner = em.open_loops(shape, indent)
+    head = [prefix] if prefix else []
+    em.emit(f"{dst}[{', '.join(head + idx)}] {op} {src}[{', '.join(idx)}]", inner)
+
+
+class LoopBuffers:
+    """Collects allocations to move before a loop whose header is line ``loop_line``."""
+
+    def __init__(self, em, loop_line: int):
+        self.em = em
+        self.loop_line = loop_line
+        self.hoisted: list[str] = []
+
+    def emit_unit(self, unit, emit) -> None:
+        """Run ``emit()`` (which emits ``unit``) and move its allocations out of the loop."""
+        em = self.em
+        start = len(em.lines)
+        emit()
+        pad = "    " * (1 + em.base)
+        outer = "    " * (1 + em.base - 1)
+        for node in unit.nodes:
+            if not node.ndim:
+                continue
+            name = f"t{node.uid}"
+            shape = em.shape(node.shape)
+            empty = f"{pad}{name} = np.empty({shape}, dtype=_F)"
+            zeros = f"{pad}{name} = np.zeros({shape}, dtype=_F)"
+            for k in range(start, len(em.lines)):
+                line = em.lines[k]
+                if line == empty:
+                    em.lines[k] = None
+                elif line == zeros:
+                    em.lines[k] = f"{pad}{name}.fill(0)"
+                elif node.op is matmul_op and line.startswith(f"{pad}{name} = np.dot("):
+                    em.lines[k] = f"{pad}np.dot({line[len(pad) + len(name) + 10 : -1]}, {name})"
+                else:
+                    continue
+                self.hoisted.append(f"{outer}{name} = np.empty({shape}, dtype=_F)")
+                break
+        em.lines[start:] = [ln for ln in em.lines[start:] if ln is not None]
+
+    def finish(self) -> None:
+        """Insert the collected allocations in front of the loop header."""
+        em = self.em
+        em.lines[self.loop_line : self.loop_line] = self.hoisted
