@@ -57,6 +57,7 @@ class Compiled:
             (self._names.index(name), name, [(_parse_dim(rows), label) for rows, label in b])
             for name, b in meta.get("index_bounds", {}).items()
         ]
+        self._shape_checks = _ShapeChecks(self._shapes, self._is_matrix)
         self._wrt = list(meta["wrt"])
         self._out_shapes = [tuple(_parse_dim(d) for d in s) for s in meta["out_shapes"]]
         self._n_aux = len(self._out_shapes) - 1
@@ -178,6 +179,12 @@ class Compiled:
         return [mapping[n] for n in self._names]
 
     def _convert(self, name: str, value):
+        kind = type(value)
+        if kind is np.ndarray and value.dtype == self._np_dtype and value.flags.c_contiguous:
+            if value.ndim and name not in self._index_inputs:
+                return value
+        elif kind is float:
+            return self._scalar(value)
         if name in self._index_inputs:
             return _convert_ids(name, value)
         if isinstance(value, (float, int)) and not isinstance(value, bool):
@@ -195,41 +202,23 @@ class Compiled:
         return np.ascontiguousarray(arr, dtype=self._np_dtype)
 
     def _prepare(self, args, kwargs):
-        """Converted values and bound dimensions, or a vectorised variant to use instead."""
+        """Converted values and bound dimensions, or a vectorised variant to use instead.
+
+        Returns ``(values, dims, scalar_arrays)``: ``dims`` maps each dimension symbol to
+        ``(size, name of the input it was read from)``; ``scalar_arrays`` lists the positions of
+        scalar symbols given arrays (a vectorised call).
+        """
         values = [self._convert(n, v) for n, v in zip(self._names, self._collect(args, kwargs))]
-        dims: dict = {}
-        scalar_arrays = []
-        for k, (name, shape, v) in enumerate(zip(self._names, self._shapes, values)):
-            if not self._is_matrix[k]:
-                if isinstance(v, np.ndarray):
-                    scalar_arrays.append(k)
-                continue
-            if not isinstance(v, np.ndarray) or v.ndim != len(shape):
-                got = np.shape(v)
-                raise ShapeError(
-                    f"input {name!r} expected shape {_shape_str(shape)}, got {_shape_str(got)}"
-                )
-            for axis, (want, got) in enumerate(zip(shape, v.shape)):
-                if isinstance(want, int):
-                    if want != got:
-                        raise ShapeError(
-                            f"input {name!r} expected shape {_shape_str(shape)}, "
-                            f"got {_shape_str(v.shape)}"
-                        )
-                elif want.is_Symbol:
-                    bound = dims.get(want)
-                    if bound is None:
-                        dims[want] = (got, name)
-                    elif bound[0] != got:
-                        raise ShapeError(
-                            f"dimension {want} is {bound[0]} from input {bound[1]!r} but {got} "
-                            f"from input {name!r} (axis {axis})"
-                        )
-        for want in {d for s in self._shapes for d in s if not isinstance(d, int)}:
-            if not want.is_Symbol:
-                env = {s: b[0] for s, b in dims.items()}
-                expected = int(want.xreplace(env))
-                self._check_expr_dim(want, expected, values)
+        checks = self._shape_checks
+        sizes, owners = checks.bind(values, self._names)
+        scalar_arrays = [k for k in checks.scalar_slots if isinstance(values[k], np.ndarray)]
+        dims = {
+            symbol: (sizes[j], self._names[owners[j]])
+            for j, symbol in enumerate(checks.symbols)
+            if owners[j] is not None
+        }
+        if checks.expression_dims:
+            checks.check_expressions(values, self._names, dims)
         if self._index_bounds:
             self._check_ids(values, dims)
         return values, dims, scalar_arrays
@@ -241,24 +230,16 @@ class Compiled:
                 continue
             top = int(ids.max())
             for rows, label in bounds:
-                limit = (
-                    rows
-                    if isinstance(rows, int)
-                    else int(rows.xreplace({s: b[0] for s, b in dims.items()}))
-                )
+                if isinstance(rows, int):
+                    limit = rows
+                elif rows in dims:
+                    limit = dims[rows][0]
+                else:
+                    limit = int(rows.xreplace({s: b[0] for s, b in dims.items()}))
                 if top >= limit:
                     raise InputError(
                         f"index input {name!r} holds id {top}, but {label} has only {limit} "
                         f"rows ({rows}); ids must be below {limit} (-1 marks padding)"
-                    )
-
-    def _check_expr_dim(self, want, expected, values):  # pragma: no cover - rare
-        for name, shape, v in zip(self._names, self._shapes, values):
-            for axis, d in enumerate(shape):
-                if d == want and v.shape[axis] != expected:
-                    raise ShapeError(
-                        f"input {name!r} axis {axis} should be {want} = {expected}, "
-                        f"got {v.shape[axis]}"
                     )
 
     def _seed(self, seed, dims):
@@ -525,3 +506,70 @@ def _parse_dim(d):
     if isinstance(d, int):
         return d
     return sp.sympify(d)
+
+
+class _ShapeChecks:
+    """The shape checks of a call, precomputed on plain ints (no SymPy work per call).
+
+    Each matrix input's shape becomes a tuple of ``(fixed, value)`` pairs: a fixed size, or the
+    position of its dimension symbol in :attr:`symbols`. Dimensions that are expressions of
+    symbols (``k*d``) are checked after the symbols are bound.
+    """
+
+    def __init__(self, shapes: list[tuple], is_matrix: list[bool]):
+        self.symbols = sorted(
+            {d for s in shapes for d in s if not isinstance(d, int) and d.is_Symbol}, key=str
+        )
+        position = {s: j for j, s in enumerate(self.symbols)}
+        self.shapes = shapes
+        self.matrix_slots = [k for k, m in enumerate(is_matrix) if m]
+        self.scalar_slots = [k for k, m in enumerate(is_matrix) if not m]
+        self.codes = [
+            tuple((True, d) if isinstance(d, int) else (False, position.get(d, -1)) for d in shape)
+            for shape in shapes
+        ]
+        self.expression_dims = sorted(
+            {d for s in shapes for d in s if not isinstance(d, int) and not d.is_Symbol}, key=str
+        )
+
+    def bind(self, values: list, names: list[str]) -> tuple[list, list]:
+        """Check every matrix input's shape; return the size and owner of each symbol."""
+        sizes: list = [None] * len(self.symbols)
+        owners: list = [None] * len(self.symbols)
+        for k in self.matrix_slots:
+            v = values[k]
+            code = self.codes[k]
+            if type(v) is not np.ndarray or v.ndim != len(code):
+                self._mismatch(k, names, np.shape(v))
+            for axis, ((fixed, want), got) in enumerate(zip(code, v.shape)):
+                if fixed:
+                    if want != got:
+                        self._mismatch(k, names, v.shape)
+                elif want >= 0:
+                    bound = sizes[want]
+                    if bound is None:
+                        sizes[want], owners[want] = got, k
+                    elif bound != got:
+                        raise ShapeError(
+                            f"dimension {self.symbols[want]} is {bound} from input "
+                            f"{names[owners[want]]!r} but {got} from input {names[k]!r} "
+                            f"(axis {axis})"
+                        )
+        return sizes, owners
+
+    def _mismatch(self, k: int, names: list[str], got) -> None:
+        raise ShapeError(
+            f"input {names[k]!r} expected shape {_shape_str(self.shapes[k])}, got {_shape_str(got)}"
+        )
+
+    def check_expressions(self, values: list, names: list[str], dims: dict) -> None:
+        env = {s: b[0] for s, b in dims.items()}
+        for want in self.expression_dims:
+            expected = int(want.xreplace(env))
+            for k, shape in enumerate(self.shapes):
+                for axis, d in enumerate(shape):
+                    if d == want and values[k].shape[axis] != expected:
+                        raise ShapeError(
+                            f"input {names[k]!r} axis {axis} should be {want} = {expected}, "
+                            f"got {values[k].shape[axis]}"
+                        )
