@@ -15,14 +15,12 @@ demo: $(VENV)/.installed
 	$(PY) examples/demo.py
 	$(PY) examples/mlp_digits.py
 
-# The tests that draw random SymPy trees run in a process of their own: SymPy's global caches,
-# filled by the rest of the suite, can send its assumption system into a very long search on
-# some drawn expressions (seen only in the full run).
-RANDOM_TREE_TESTS := tests/test_testing_kit.py tests/test_property_scalar.py
-
+# One pytest process for the whole suite. The random SymPy trees of symgrad.testing are built
+# over real stand-ins of their symbols (SymPy's assumption queries on complex values could run
+# for minutes), and tests/conftest.py keeps every test's hypothesis examples independent of which
+# other tests ran before it.
 test: $(VENV)/.installed
-	$(PY) -m pytest -q $(addprefix --ignore=,$(RANDOM_TREE_TESTS))
-	$(PY) -m pytest -q $(RANDOM_TREE_TESTS)
+	$(PY) -m pytest -q
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -12,6 +12,10 @@ Non-smooth functions (``Abs``, ``sign``, ``Max``, ``Min``, ``Heaviside``, ``Piec
 opt-in. Their kinks are shifted off the "simple" values that hypothesis likes to draw (0, 1, 2, the
 bounds of the range) by irrational-looking rational offsets, e.g. ``Abs(u - 7/23)``; a test then
 drops the rare input draws that still land near a kink with :func:`kink_distance`.
+
+Trees are built over real stand-ins of the given symbols (symgrad treats every symbol as real),
+so SymPy's evaluation of each new node asks its assumption questions about real values, which is
+quick; the caller's symbols are put back without evaluating again.
 """
 
 from __future__ import annotations
@@ -208,15 +212,24 @@ def _squash(draw: Any, ctx: _Context, node: _Node) -> sp.Expr:
     return _UNARY[choice].func(node.expr)
 
 
-def _adapt(draw: Any, ctx: _Context, node: _Node, lo: float, hi: float) -> _Node:
+def _has_even_power_factor(expr: sp.Expr) -> bool:
+    factors = expr.args if expr.is_Mul else (expr,)
+    return any(f.is_Pow and f.exp.is_even for f in factors)
+
+
+def _adapt(
+    draw: Any, ctx: _Context, node: _Node, lo: float, hi: float, *, power_base: bool = False
+) -> _Node:
     """Map ``node`` into the window [lo, hi] (``hi`` may be infinite).
 
     Keeps the node unchanged when its interval already fits, so direct compositions such as
-    ``log(exp(x) + 1)`` are drawn too.
+    ``log(exp(x) + 1)`` are drawn too. ``power_base``: the result is raised to a non-integer
+    power, so an even power factor such as ``v**2`` is not kept as it is: over the reals SymPy
+    writes ``(v**2)**q`` as ``Abs(v)**(2*q)``, which would bring ``Abs`` into smooth trees.
     """
     if math.isinf(lo):
         return node  # only whole-line domains are open below; anything fits
-    fits = node.within(lo, hi)
+    fits = node.within(lo, hi) and not (power_base and _has_even_power_factor(node.expr))
     forms = (["identity"] if fits else []) + ["window"]
     if math.isinf(hi):
         forms.append("square")
@@ -317,7 +330,7 @@ def _tree(draw: Any, ctx: _Context, depth: int, min_depth: int = 0) -> _Node:
                 return _Node(sp.sign(arg), -1.0, 1.0)
             return _Node(sp.Heaviside(arg), 0.0, 1.0)
         spec = _UNARY[name]
-        arg = _adapt(draw, ctx, child, *spec.domain)
+        arg = _adapt(draw, ctx, child, *spec.domain, power_base=name == "sqrt")
         lo, hi = spec.bound(arg.lo, arg.hi)
         return _capped(draw, ctx, _Node(spec.func(arg.expr), lo, hi))
     if kind == "nonsmooth2":
@@ -350,7 +363,7 @@ def _tree(draw: Any, ctx: _Context, depth: int, min_depth: int = 0) -> _Node:
         return _capped(draw, ctx, _Node(base.expr**n, lo, hi))
     if op == "pow_rational":
         q = draw(st.sampled_from(_RATIONAL_EXPONENTS))
-        base = _adapt(draw, ctx, draw(sub), 0.25, _INF)
+        base = _adapt(draw, ctx, draw(sub), 0.25, _INF, power_base=True)
         return _capped(draw, ctx, _Node(base.expr**q, *_positive_pow_bound(base, float(q))))
     a, b = draw(sub), draw(sub)
     if op == "add":
@@ -363,7 +376,7 @@ def _tree(draw: Any, ctx: _Context, depth: int, min_depth: int = 0) -> _Node:
         den = _adapt(draw, ctx, b, 0.5, _INF)
         node = _Node(a.expr / den.expr, *_mul_bound((a.lo, a.hi), (1.0 / den.hi, 1.0 / den.lo)))
     else:  # pow_tree: positive base ** bounded exponent, i.e. exp(exponent * log(base))
-        base = _adapt(draw, ctx, a, 0.5, 3.0)
+        base = _adapt(draw, ctx, a, 0.5, 3.0, power_base=True)
         expo = _adapt(draw, ctx, b, -2.0, 2.0)
         log_lo, log_hi = _mul_bound((math.log(base.lo), math.log(base.hi)), (expo.lo, expo.hi))
         node = _Node(base.expr**expo.expr, math.exp(log_lo), math.exp(log_hi))
@@ -382,6 +395,42 @@ def _function_names(functions: Iterable[str | Any] | None) -> frozenset[str]:
             f"unknown function name(s) {sorted(unknown)}; choose from {sorted(ALL_FUNCTIONS)}"
         )
     return names
+
+
+def _real_stand_ins(
+    symbols: tuple[sp.Symbol, ...],
+) -> tuple[tuple[sp.Symbol, ...], dict[sp.Symbol, sp.Symbol]]:
+    """Real symbols to build the trees over, and the map back to the caller's symbols.
+
+    SymPy evaluates every node as it is built (``acosh(u)`` asks whether ``u`` is zero, a power
+    of a power whether its base is real, ...). Over a symbol without assumptions those queries
+    reason about complex values: ``cosh(w).is_real`` with a complex ``w`` splits ``w`` into real
+    and imaginary parts and reduces the imaginary part modulo pi with a polynomial gcd, which for
+    ``w = (tanh(x) + 3/2)**-4`` already runs for minutes. Over real symbols (what symgrad
+    assumes anyway) the same queries are answered from the argument's realness at once.
+    """
+    names = [s.name for s in symbols]
+    twins: list[sp.Symbol] = []
+    originals: dict[sp.Symbol, sp.Symbol] = {}
+    for s in symbols:
+        if s.is_real:
+            twins.append(s)
+            continue
+        # Same name and class, so SymPy orders the arguments of sums and products as it would
+        # for the caller's symbol; a Dummy only where two of the caller's symbols share a name.
+        make = sp.Symbol if names.count(s.name) == 1 else sp.Dummy
+        twin = make(s.name, real=True)
+        twins.append(twin)
+        originals[twin] = s
+    return tuple(twins), originals
+
+
+def _restore_symbols(expr: sp.Expr, originals: Mapping[sp.Symbol, sp.Symbol]) -> sp.Expr:
+    """Put the caller's symbols back without evaluating again (which would redo the queries)."""
+    if not originals:
+        return expr
+    with sp.evaluate(False):
+        return expr.xreplace(dict(originals))
 
 
 def bounded_expressions(
@@ -407,12 +456,13 @@ def bounded_expressions(
         raise ValueError("min_value must not exceed max_value")
     if max_depth < 1 or min_depth < 0:
         raise ValueError("need max_depth >= 1 and min_depth >= 0")
-    ctx = _Context(symbols, float(min_value), float(max_value), _function_names(functions))
+    twins, originals = _real_stand_ins(symbols)
+    ctx = _Context(twins, float(min_value), float(max_value), _function_names(functions))
     # A constant tree has a zero gradient: it tests nothing, so ask for at least one symbol.
     return (
         _tree(ctx, max_depth, max(1, min(min_depth, max_depth)))
         .filter(lambda node: bool(node.expr.free_symbols))
-        .map(lambda node: (node.expr, (node.lo, node.hi)))
+        .map(lambda node: (_restore_symbols(node.expr, originals), (node.lo, node.hi)))
     )
 
 
