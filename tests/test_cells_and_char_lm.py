@@ -4,11 +4,9 @@ Each builder is compiled once (with a mask sequence, so the masking test reuses 
 Numba compile of an LSTM step takes tens of seconds, hence the tiny sizes and module fixtures.
 """
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
+from example_modules import load_example
 
 import symgrad as sg
 from symgrad.runtime import cells
@@ -150,11 +148,7 @@ def test_text_helpers():
 
 @pytest.mark.slow
 def test_char_lm_example_runs_end_to_end(tmp_path):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
-    try:
-        import char_lm
-    finally:
-        sys.path.pop(0)
+    char_lm = load_example("char_lm")
     text = tmp_path / "tiny.txt"
     text.write_text("the quick brown fox jumps over the lazy dog. " * 8, encoding="utf-8")
     out = char_lm.main(

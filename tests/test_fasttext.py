@@ -5,7 +5,6 @@ hierarchical-softmax op, end-to-end runs, and a smoke run of ``benchmarks/bench_
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from example_modules import load_example
 
 import symgrad as sg
 from symgrad import nn
@@ -30,18 +30,8 @@ needs_text = pytest.mark.skipif(
 )
 
 
-def _example(name: str):
-    spec = importlib.util.spec_from_file_location(
-        f"example_{name}", ROOT / "examples" / f"{name}.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while it runs
-    spec.loader.exec_module(module)
-    return module
-
-
-fc = _example("fasttext_classify")
-ref = _example("fasttext_numpy")
+fc = load_example("fasttext_classify")
+ref = load_example("fasttext_numpy")
 
 ROWS, DIM = 9, 3  # a tiny table: ids repeat within and across bags
 TREE = HuffmanTree(np.array([5, 1, 1, 3, 2]))  # 5 classes, 4 internal nodes, depths 2-3

@@ -4,11 +4,9 @@ contexts; the context/target alignment; an end-to-end run on a slice of the text
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
+from example_modules import load_example
 
 import symgrad as sg
 from symgrad.runtime import plays
@@ -16,11 +14,7 @@ from symgrad.runtime.text import data_dir
 from symgrad.runtime.words import WordVocab
 from symgrad.testing import check_grad
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
-try:
-    import nplm
-finally:
-    sys.path.pop(0)
+nplm = load_example("nplm")
 
 TEXT = data_dir() / plays.SHAKESPEARE_FILE
 needs_text = pytest.mark.skipif(not TEXT.exists(), reason=f"{TEXT} is missing")

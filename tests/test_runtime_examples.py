@@ -1,19 +1,16 @@
 """The examples reach their targets: XOR learnt by two layers (not by one), ≥ 97 % on digits,
 symgrad's gradients equal to the hand-derived δ-rule."""
 
-import importlib.util
 from pathlib import Path
 
 import pytest
+from example_modules import load_example
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def _example(name: str):
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_example(name)
 
 
 @pytest.mark.slow

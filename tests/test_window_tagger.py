@@ -4,22 +4,16 @@ metric helpers, and an end-to-end run on a slice of the text."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
+from example_modules import load_example
 
 import symgrad as sg
 from symgrad.runtime import plays
 from symgrad.runtime.text import data_dir
 from symgrad.testing import check_grad
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
-try:
-    import window_tagger as wt
-finally:
-    sys.path.pop(0)
+wt = load_example("window_tagger")
 
 TEXT = data_dir() / plays.SHAKESPEARE_FILE
 needs_text = pytest.mark.skipif(not TEXT.exists(), reason=f"{TEXT} is missing")

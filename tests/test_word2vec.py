@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from example_modules import load_example
 
 import symgrad as sg
 from symgrad.runtime.optimizers import SGD
@@ -21,11 +22,7 @@ from symgrad.runtime.words import bag_weights
 from symgrad.testing import check_grad
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "examples"))
-try:
-    import word2vec as w2v
-finally:
-    sys.path.pop(0)
+w2v = load_example("word2vec")
 
 # Small sizes shared by every test, so each model's graphs are compiled once.
 VOCAB, DIM, WINDOW, NEGATIVES = 7, 3, 2, 3
