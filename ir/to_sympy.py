@@ -199,7 +199,8 @@ class RaisedGraph:
     Attributes
     ----------
     assignments
-        Named intermediates in dependency order (each refers only to inputs and earlier names).
+        Named intermediates in dependency order (each refers only to inputs and earlier names);
+        a scan is a :class:`~symgrad.ir.to_sympy_scan.LoopBlock` (whose ``symbol`` is ``None``).
     outputs
         One SymPy expression per output node (``flatten`` order of the outputs): the node's
         symbol if it was named, else its inlined expression.
@@ -230,6 +231,10 @@ def _shape2(shape: tuple) -> tuple | None:
         return (1, shape[0])
     if len(shape) == 2:
         return tuple(shape)
+    if len(shape) == 3:
+        # A (T, r, c) value (a scan's sequence) reads as its T steps stacked vertically: the
+        # (T·r, c) matrix the generated code reshapes it to for its matrix products.
+        return (shape[0] * shape[1], shape[2])
     raise UnsupportedExpressionError(f"cannot raise a {len(shape)}-d value to SymPy")
 
 
@@ -328,7 +333,11 @@ def _broadcast(e, src: tuple | None, dst: tuple) -> sp.Basic:
     rows, cols = dst
     left = [sp.OneMatrix(rows, 1)] if src[0] == 1 and rows != 1 else []
     right = [sp.OneMatrix(1, cols)] if src[1] == 1 and cols != 1 else []
-    return _matmul(*left, e, *right)
+    out = _matmul(*left, e, *right)
+    if tuple(out.shape) != tuple(dst):
+        # Broadcasting one step over stacked steps has no matrix-product form.
+        raise UnsupportedExpressionError(f"cannot raise a broadcast from {src} to {dst}")
+    return out
 
 
 def _rebuild(expr: sp.Basic, args: list) -> sp.Basic:
@@ -480,6 +489,10 @@ def _reduce_sum(node: Node, x) -> sp.Basic:
     axes = set(node.attr("axes"))
     if len(node.inputs[0].shape) == 1:  # a 1-d array is a row: its axis 0 is the row's axis 1
         axes = {1} if axes else set()
+    elif len(node.inputs[0].shape) == 3:  # stacked steps: axes 0 and 1 are the stacked rows
+        if len(axes & {0, 1}) == 1:
+            raise UnsupportedExpressionError("cannot raise a sum over one of two stacked axes")
+        axes = ({0} if 0 in axes else set()) | ({1} if 2 in axes else set())
     rows, cols = src
     left = [sp.OneMatrix(1, rows)] if 0 in axes else []
     right = [sp.OneMatrix(cols, 1)] if 1 in axes else []
@@ -645,6 +658,7 @@ def raise_graph(
     *,
     share: bool = True,
     namer: Callable[[Node, int], str] | None = None,
+    scans=None,
 ) -> RaisedGraph:
     """Raise the graph reachable from ``outputs`` to SymPy.
 
@@ -664,6 +678,11 @@ def raise_graph(
     namer
         ``namer(node, k) -> name`` for those automatically named nodes (``k`` counts from 1);
         default ``t1, t2, ...``.
+    scans
+        A :class:`~symgrad.ir.to_sympy_scan.ScanRaiser` naming the loops of scan nodes (one is
+        made when the graph has scans). A scan becomes a
+        :class:`~symgrad.ir.to_sympy_scan.LoopBlock` among the assignments, and its outputs
+        the symbols that block defines; its non-trivial sequence and closure inputs are named.
 
     Returns
     -------
@@ -691,11 +710,29 @@ def raise_graph(
     cheap = trivial_nodes(order) if share else set()
     free = input_free(order)
     namer = namer or (lambda node, k: f"t{k}")
+    loops = [n for n in order if n.op.name == "scan"]
+    if loops:
+        from .to_sympy_scan import ScanRaiser
+
+        scans = scans or ScanRaiser(inputs)
+        taken = set(wanted.values()) | {str(v) for v in inputs.values()}
+        for n, name in scans.input_names(loops, trivial_nodes(order), wanted, taken).items():
+            wanted[id(n)] = name
     values: dict[int, sp.Basic] = {}
-    assignments: list[Assignment] = []
+    loop_outputs: dict[int, list] = {}
+    assignments: list = []
     auto = 0
     for node in order:
-        expr = _raise_node(node, [values[id(i)] for i in node.inputs], inputs)
+        args = [values.get(id(i)) for i in node.inputs]
+        if node.op.name == "scan":
+            block, loop_outputs[id(node)] = scans.raise_scan(node, args)
+            assignments.append(block)
+            values[id(node)] = sp.S.Zero  # a tuple: only its scan_output readers have values
+            continue
+        if node.op.name == "scan_output":
+            values[id(node)] = loop_outputs[id(node.inputs[0])][node.attr("index")]
+            continue
+        expr = _raise_node(node, args, inputs)
         if id(node) in free and node.op.name not in SOURCE_OPS:
             # Compile-time constants (sums of identities, 1/n ...) read best simplified.
             expr = _simplify_constant(expr)

@@ -35,6 +35,16 @@ named too, so no subexpression appears in two equations. Names follow the backpr
 ``t<k>``
     Any other shared intermediate, numbered in order.
 
+Scans
+-----
+A scan (a recurrent net) is a :class:`~symgrad.explain_loop.Loop` block among the equations:
+``for t = 1 … T, from h_0 = h0:`` and its per-step equations in matrix form (``h_t`` from
+``h_{t-1}``; a sequence ``X`` is the stack of its steps and ``P = X·W`` the input projection
+computed for all steps before the loop). The backward pass is a loop ``for t = T … 1``
+carrying ``δh_t``, the error arriving at ``h_t`` from step ``t + 1``; it passes on
+``δh_{t-1}``, and the weight gradients after it are products over stacked steps, such as
+``∂L/∂U = h_{0:T-1}ᵀ·δ_{1:T}``. Names are those of :mod:`symgrad.ir.to_sympy_scan`.
+
 Two names of one kind and layer get suffixes (``δ2_1``, ``δ2_2``); a name that a user symbol
 already has gets primes. A node that is also an output keeps its first name and the output is
 written as an alias (``dL/dx = δ1``).
@@ -48,38 +58,36 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import sympy as sp
-from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
-from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 from sympy.matrices.expressions.matexpr import MatrixElement
-from sympy.printing.latex import LatexPrinter
-from sympy.printing.str import StrPrinter
 
 from .compiler.passes import optimize
 from .compiler.program import ProgramSet
 from .compiler.reverse import grad
+from .explain_loop import Loop
+from .explain_print import LatexPrinter as _LatexPrinter
+from .explain_print import TextPrinter as _TextPrinter
+from .explain_print import coeff as _coeff
 from .ir.errors import SymgradError
 from .ir.node import Node, toposort
 from .ir.ops_source import const
 from .ir.program import Program, flatten
 from .ir.to_sympy import (
     SOURCE_OPS,
-    ElementwiseMap,
     NumPyMatrixPrinter,
-    OpCall,
-    is_ones,
     raise_graph,
     replace_exact,
     shaped_symbol,
     trivial_nodes,
     use_counts,
 )
+from .ir.to_sympy_scan import LoopBlock
 
 if TYPE_CHECKING:  # pragma: no cover
     from .codegen.compiled import Compiled
 
 __all__ = [
-    "Equation", "Equations", "explain", "forward_equations", "gradient_equations", "is_cheap",
-    "share_repeated",
+    "Equation", "Equations", "Loop", "explain", "forward_equations", "gradient_equations",
+    "is_cheap", "share_repeated",
 ]  # fmt: skip
 
 
@@ -115,7 +123,9 @@ class Equations:
     """An ordered list of named assignments; each refers only to inputs and earlier names.
 
     Iterating gives ``(symbol, expr)`` pairs. ``str()`` prints one equation per line,
-    :meth:`to_latex` gives LaTeX and Jupyter renders it as math.
+    :meth:`to_latex` gives LaTeX and Jupyter renders it as math. A model with a scan has
+    :class:`~symgrad.explain_loop.Loop` blocks among its ``equations`` (see :attr:`loops`);
+    iterating, indexing by name and :attr:`symbols` also reach the equations of their bodies.
 
     Parameters
     ----------
@@ -129,6 +139,9 @@ class Equations:
         Text shown for some names (``dL/dW`` prints as ``∂L/∂W``).
     latex_names
         LaTeX for some names (``δ2`` as ``\\delta_{2}``).
+    sequences
+        ``{name: (T, rows, cols)}`` of the sequence inputs (their symbols in the equations are
+        the ``(T·rows, cols)`` stacks of their steps).
     """
 
     def __init__(
@@ -138,16 +151,30 @@ class Equations:
         dims: list | tuple = (),
         display: Mapping | None = None,
         latex_names: Mapping | None = None,
+        sequences: Mapping | None = None,
     ):
         self.equations = list(equations)
         self.inputs = list(inputs)
         self.dims = list(dims)
         self.display = dict(display or {})
         self.latex_names = dict(latex_names or {})
+        self.sequences = dict(sequences or {})
+
+    def _flat(self) -> list[Equation]:
+        """Every equation, loop bodies included, in reading order."""
+        out: list[Equation] = []
+        for e in self.equations:
+            out.extend(e.body if isinstance(e, Loop) else [e])
+        return out
+
+    @property
+    def loops(self) -> list[Loop]:
+        """The loop blocks (one per scan of the compiled graph), in order."""
+        return [e for e in self.equations if isinstance(e, Loop)]
 
     # -- sequence protocol -----------------------------------------------------------------
     def __iter__(self) -> Iterator[tuple[sp.Basic, sp.Basic]]:
-        return ((e.symbol, e.expr) for e in self.equations)
+        return ((e.symbol, e.expr) for e in self._flat())
 
     def __len__(self) -> int:
         return len(self.equations)
@@ -158,7 +185,7 @@ class Equations:
             return self.equations[key]
         name = key if isinstance(key, str) else getattr(key, "name", str(key))
         aliases = {name, name.replace("delta", "δ"), name.replace("∂", "d")}
-        for e in self.equations:
+        for e in self._flat():
             if e.name in aliases:
                 return e.expr
         raise KeyError(key)
@@ -172,19 +199,21 @@ class Equations:
 
     @property
     def symbols(self) -> list[sp.Basic]:
-        return [e.symbol for e in self.equations]
+        return [e.symbol for e in self._flat()]
 
     @property
     def names(self) -> list[str]:
-        return [e.name for e in self.equations]
+        return [e.name for e in self._flat()]
 
     def as_dict(self) -> dict[sp.Basic, sp.Basic]:
-        """``{symbol: expr}`` in order."""
-        return {e.symbol: e.expr for e in self.equations}
+        """``{symbol: expr}`` in order (loop bodies included)."""
+        return {e.symbol: e.expr for e in self._flat()}
 
     def _part(self, section: str) -> Equations:
         kept = [e for e in self.equations if e.section == section]
-        return Equations(kept, self.inputs, self.dims, self.display, self.latex_names)
+        return Equations(
+            kept, self.inputs, self.dims, self.display, self.latex_names, self.sequences
+        )
 
     @property
     def forward(self) -> Equations:
@@ -199,7 +228,15 @@ class Equations:
     # -- graph hooks -----------------------------------------------------------------------
     def labels(self) -> dict[Node, str]:
         """``{node: name}`` for every named node, e.g. to label a drawing of the graph."""
-        return {e.node: self._text(e.symbol) for e in self.equations if e.node is not None}
+        out = {
+            e.node: self._text(e.symbol)
+            for e in self.equations
+            if e.node is not None and not isinstance(e, Loop)
+        }
+        for loop in self.loops:
+            if loop.node is not None:
+                out[loop.node] = loop.header(self._text).rstrip(":")
+        return out
 
     def backward_nodes(self) -> set[Node]:
         """The named nodes of the backward pass."""
@@ -210,8 +247,16 @@ class Equations:
         return _TextPrinter({"display": self.display}).doprint(expr)
 
     def lines(self) -> list[str]:
-        """One ``name = expression`` line per equation."""
-        return [f"{self._text(e.symbol)} = {self._text(e.expr)}" for e in self.equations]
+        """One ``name = expression`` line per equation; a loop is a ``for t = ...:`` line and
+        its body, indented."""
+        out = []
+        for e in self.equations:
+            if isinstance(e, Loop):
+                out.append(e.header(self._text))
+                out.extend(f"  {self._text(b.symbol)} = {self._text(b.expr)}" for b in e.body)
+            else:
+                out.append(f"{self._text(e.symbol)} = {self._text(e.expr)}")
+        return out
 
     def __str__(self) -> str:
         return "\n".join(self.lines())
@@ -222,7 +267,16 @@ class Equations:
     def to_latex(self) -> str:
         """The equations as one LaTeX ``aligned`` block (via SymPy's LaTeX printer)."""
         printer = _LatexPrinter({"symbol_names": self.latex_names})
-        rows = [f"{printer.doprint(e.symbol)} &= {printer.doprint(e.expr)}" for e in self.equations]
+        rows = []
+        for e in self.equations:
+            if isinstance(e, Loop):
+                rows.append(f"&{e.latex_header(printer.doprint)}")
+                rows.extend(
+                    f"\\qquad {printer.doprint(b.symbol)} &= {printer.doprint(b.expr)}"
+                    for b in e.body
+                )
+            else:
+                rows.append(f"{printer.doprint(e.symbol)} &= {printer.doprint(e.expr)}")
         return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
 
     def _repr_latex_(self) -> str:
@@ -240,7 +294,9 @@ class Equations:
         Returns
         -------
         dict
-            ``{name: value}`` for every equation, in order.
+            ``{name: value}`` for every equation, in order; for a loop, the names it defines
+            (``h_T``, ``Σ_t ℓ_t``, ``δ_{1:T}``; a stack is the ``(T·rows, cols)`` matrix of
+            the steps one above the other), its body run once per step.
         """
         given = {getattr(k, "name", k): v for k, v in (values or {}).items()}
         given.update(kwargs)
@@ -249,7 +305,14 @@ class Equations:
             if sym.name not in given:
                 continue
             value = given[sym.name]
-            if isinstance(sym, sp.MatrixSymbol):
+            if sym.name in self.sequences:
+                # A (T, rows, cols) sequence is the (T·rows, cols) stack of its steps.
+                value = np.asarray(value, dtype=np.float64)
+                for d, size in zip(self.sequences[sym.name], value.shape):
+                    if isinstance(d, sp.Symbol):
+                        env[d] = int(size)
+                value = value.reshape(-1, value.shape[-1])
+            elif isinstance(sym, sp.MatrixSymbol):
                 value = np.asarray(value, dtype=np.float64)
                 for d, size in zip(sym.shape, value.shape):
                     if isinstance(d, sp.Symbol):
@@ -259,16 +322,32 @@ class Equations:
             if d.name in given:
                 env[d] = int(given[d.name])
         out: dict[str, Any] = {}
+        cache: dict = {}
+
+        def evaluate(expr, at):
+            return _lambdify_eval(expr, at, cache)
+
         for e in self.equations:
-            env[e.symbol] = _lambdify_eval(e.expr, env)
+            if isinstance(e, Loop):
+                e.evaluate(env, evaluate)
+                for sym, _, _ in e.outputs:
+                    out[sym.name] = env[sym]
+                continue
+            env[e.symbol] = evaluate(e.expr, env)
             out[e.name] = env[e.symbol]
         return out
 
 
-def _lambdify_eval(expr: sp.Basic, env: Mapping[sp.Basic, Any]) -> Any:
-    """Value of ``expr`` given ``env`` (symbol -> value), through ``sympy.lambdify``."""
+def _lambdify_eval(expr: sp.Basic, env: Mapping[sp.Basic, Any], cache: dict | None = None) -> Any:
+    """Value of ``expr`` given ``env`` (symbol -> value), through ``sympy.lambdify``; ``cache``
+    keeps the lambdified functions (a loop body is evaluated once per step)."""
     if isinstance(expr, (sp.Symbol, sp.MatrixSymbol)) and expr in env:
         return env[expr]
+    if not isinstance(expr, sp.Basic):
+        return expr
+    if cache is not None and expr in cache:
+        fn, free = cache[expr]
+        return fn(*[env[s] for s in free])
     free = [s for s in env if _occurs(s, expr)]
     # Generated names ("dL/dW") are not identifiers: hand lambdify plain ones. Dimension symbols
     # keep their names, as they also occur in the shapes of the renamed matrices.
@@ -281,6 +360,8 @@ def _lambdify_eval(expr: sp.Basic, env: Mapping[sp.Basic, Any]) -> Any:
     args = [renamed.get(s, s) for s in free]
     printer = NumPyMatrixPrinter.for_lambdify()
     fn = sp.lambdify(args, body, modules=["scipy", "numpy"], printer=printer)
+    if cache is not None:
+        cache[expr] = (fn, free)
     return fn(*[env[s] for s in free])
 
 
@@ -447,7 +528,14 @@ def _build(ps: ProgramSet, program: Program, with_grads: bool) -> Equations:
     # δ: cotangents of pre-activations that the backward graph computes.
     delta_layer: dict[int, int] = {}
     if with_grads:
-        cots = _cotangents(value_nodes[0], wrt_nodes, roles.pre)
+        # Differentiating again through a scan would build a new BPTT loop, whose nodes the
+        # program does not have: only values no scan depends on can be matched.
+        upstream = _scan_ancestors(order)
+        cots = _cotangents(
+            value_nodes[0],
+            [w for w in wrt_nodes if id(w) not in upstream],
+            [z for z in roles.pre if id(z) not in upstream],
+        )
         for z in roles.pre:
             c = cots.get(id(z))
             if c is None or id(c) not in position or id(c) in roles.forward or id(c) in cheap:
@@ -471,7 +559,7 @@ def _build(ps: ProgramSet, program: Program, with_grads: bool) -> Equations:
         if k < len(value_nodes) or id(node) not in roles.forward:
             kinds.setdefault(id(node), (name, None))
     for node in order:
-        if id(node) in kinds or id(node) in cheap:
+        if id(node) in kinds or id(node) in cheap or node.op.name in _LOOP_OPS:
             continue
         shared = counts.get(id(node), 0) > 1
         if id(node) in roles.activation and (shared or id(node) in roles.layer_outputs):
@@ -510,16 +598,20 @@ def _build(ps: ProgramSet, program: Program, with_grads: bool) -> Equations:
 
     display: dict[sp.Basic, str] = {}
     latex_names: dict[sp.Basic, str] = {}
-    equations: list[Equation] = []
+    equations: list = []
     for a in raised.assignments:
         section = "forward" if id(a.node) in roles.forward else "backward"
+        if isinstance(a, LoopBlock):
+            equations.append(_loop(a, section))
+            latex_names.update(a.latex_names)
+            continue
         equations.append(Equation(a.symbol, a.expr, section, a.node))
         if id(a.node) in latex_of:
             latex_names[a.symbol] = latex_of[id(a.node)]
     wrt_by_grad = {name: w for (_, name), w in zip(outputs[len(value_nodes) :], wrt_syms)}
     # An output whose node is named otherwise (a δ, another output) or not at all (an input,
     # a constant) is written as an alias of that name or value.
-    defined = {a.symbol.name for a in raised.assignments}
+    defined = {a.symbol.name for a in raised.assignments if not isinstance(a, LoopBlock)}
     for node, name in outputs:
         if name in defined:
             continue
@@ -541,7 +633,47 @@ def _build(ps: ProgramSet, program: Program, with_grads: bool) -> Equations:
         return f"{_TMP}{t_count}"
 
     equations = _number_t_names(share_repeated(equations, fresh, set(ps.dims)), unique)
-    return Equations(equations, [s.symbol for s in ps.inputs], ps.dims, display, latex_names)
+    # A sequence input reads as the stack of its steps, the (T·rows, cols) matrix.
+    params = {p.attr("name"): p for p in program.params if p.op.name == "input"}
+    symbols, sequences = [], {}
+    for spec in ps.inputs:
+        node = params.get(spec.name)
+        if node is not None and node.ndim == 3:
+            symbols.append(shaped_symbol(spec.name, node.shape))
+            sequences[spec.name] = tuple(node.shape)
+        else:
+            symbols.append(spec.symbol)
+    return Equations(equations, symbols, ps.dims, display, latex_names, sequences)
+
+
+#: Ops of a scan: a scan is a loop block, its outputs the names the loop defines.
+_LOOP_OPS = frozenset({"scan", "scan_output"})
+
+
+def _scan_ancestors(order: list[Node]) -> set[int]:
+    """Ids of the nodes some scan node depends on (the scans included)."""
+    out: set[int] = set()
+    for n in reversed(order):
+        if n.op.name == "scan" or id(n) in out:
+            out.add(id(n))
+            out.update(id(i) for i in n.inputs)
+    return out
+
+
+def _loop(block: LoopBlock, section: str) -> Loop:
+    body = tuple(Equation(a.symbol, a.expr, section, a.node) for a in block.body)
+    return Loop(
+        index=block.index,
+        length=block.length,
+        reverse=block.reverse,
+        sequences=block.sequences,
+        carries=block.carries,
+        starts=block.starts,
+        body=body,
+        outputs=block.outputs,
+        section=section,
+        node=block.node,
+    )
 
 
 #: Prefix of provisional t-names (not a character a SymPy symbol name is likely to start with).
@@ -552,14 +684,18 @@ def _number_t_names(equations: list[Equation], unique: Callable[[str], str]) -> 
     """Give the provisional t-names their final numbers, t1, t2, ... in reading order."""
     renames: dict[sp.Basic, sp.Basic] = {}
     for e in equations:
-        if e.name.startswith(_TMP):
+        if not isinstance(e, Loop) and e.name.startswith(_TMP):
             name = unique(f"t{len(renames) + 1}")
             shape = e.symbol.shape if isinstance(e.symbol, sp.MatrixSymbol) else ()
             renames[e.symbol] = shaped_symbol(name, shape)
     if not renames:
         return equations
     return [
-        Equation(renames.get(e.symbol, e.symbol), replace_exact(e.expr, renames), e.section, e.node)
+        e.rename(renames)
+        if isinstance(e, Loop)
+        else Equation(
+            renames.get(e.symbol, e.symbol), replace_exact(e.expr, renames), e.section, e.node
+        )
         for e in equations
     ]
 
@@ -623,6 +759,8 @@ def share_repeated(
     dims = frozenset(dims)
     where: dict[sp.Basic, list[int]] = {}
     for k, e in enumerate(equations):
+        if isinstance(e, Loop):
+            continue  # a loop's body is in step names; outer formulas it reads are named
         for sub in _subexpressions(e.expr, dims):
             where.setdefault(sub, []).append(k)
     candidates = [sub for sub, ks in where.items() if len(ks) > 1]
@@ -630,7 +768,7 @@ def share_repeated(
         return equations
     candidates.sort(key=lambda c: -sp.count_ops(c, visual=False) - len(c.args))
     for cand in candidates:
-        users = [k for k, e in enumerate(equations) if e.expr.has(cand)]
+        users = [k for k, e in enumerate(equations) if not isinstance(e, Loop) and e.expr.has(cand)]
         if len(users) < 2:
             continue  # an earlier, larger name already covers it
         first = users[0]
@@ -741,322 +879,3 @@ def explain(f: Compiled | ProgramSet) -> str:
         parts.append(title)
         parts.extend(f"  {line}" for line in part.lines())
     return "\n".join(parts)
-
-
-# -- printers -----------------------------------------------------------------------------------
-def _negative(term) -> bool:
-    c = _coeff(term)[0]
-    return bool(c.could_extract_minus_sign())
-
-
-def _coeff(term) -> tuple[sp.Expr, list]:
-    if isinstance(term, sp.MatMul):
-        scalars = [a for a in term.args if not getattr(a, "is_Matrix", False)]
-        return sp.Mul(*scalars), [a for a in term.args if getattr(a, "is_Matrix", False)]
-    return sp.S.One, [term]
-
-
-def _ordered_terms(expr) -> list:
-    """Terms of a ``MatAdd`` in the lectures' reading order (addition commutes; the printed order
-    is cosmetic): constants, then products, then broadcasts, then subtracted terms, as in
-    ``1 - h∘h`` and ``X·W1 + 1·b1 - Y``."""
-
-    def rank(term) -> int:
-        if _negative(term):
-            return 3
-        if is_ones(term) is not None:
-            return 0
-        mats = _coeff(term)[1]
-        return 2 if len(mats) > 1 and isinstance(mats[0], sp.OneMatrix) else 1
-
-    return sorted(expr.args, key=rank)  # stable: the graph's order within a rank
-
-
-def _ordered_factors(expr) -> list:
-    """Factors of a ``HadamardProduct``, matrix products first: ``(δ2·W2ᵀ) ∘ (1 - h1∘h1)``."""
-    return sorted(expr.args, key=lambda f: 0 if isinstance(f, sp.MatMul) else 1)
-
-
-def _is_atom_like(e) -> bool:
-    return (
-        isinstance(e, (sp.MatrixSymbol, sp.Symbol, sp.OneMatrix, sp.ZeroMatrix, sp.Identity))
-        or (isinstance(e, sp.Transpose) and _is_atom_like(e.arg))
-        or isinstance(e, (ElementwiseApplyFunction, ElementwiseMap, OpCall, sp.Trace))
-    )
-
-
-def _sum_operand(expr: MatrixElement):
-    """``M`` if ``expr`` is ``(1ᵀ·M·1)[0, 0]``, the sum of all entries of ``M``."""
-    parent = expr.parent
-    if not isinstance(parent, sp.MatMul) or (expr.i, expr.j) != (0, 0):
-        return None
-    c, mats = _coeff(parent)
-    if len(mats) < 3 or c != 1:
-        return None
-    first, last = mats[0], mats[-1]
-    if isinstance(first, sp.OneMatrix) and isinstance(last, sp.OneMatrix):
-        if first.shape[0] == 1 and last.shape[1] == 1:
-            inner = mats[1:-1]
-            return inner[0] if len(inner) == 1 else sp.MatMul(*inner)
-    return None
-
-
-def _lambda_parts(function, operands):
-    if isinstance(function, sp.Lambda):
-        return function.variables, function.expr
-    d = sp.Dummy("x")
-    return (d,), function(d)
-
-
-class _TextPrinter(StrPrinter):
-    """Plain text in the lectures' notation: ``·`` matrix product, ``∘`` Hadamard product,
-    ``ᵀ`` transpose, ``1`` a matrix of ones (``1ᵀ`` a row), ``tanh(M)`` entry by entry."""
-
-    _default_settings = {**StrPrinter._default_settings, "display": {}}
-
-    def _print_Symbol(self, expr):
-        return self._settings["display"].get(expr, expr.name)
-
-    _print_MatrixSymbol = _print_Symbol
-
-    def _print_Dummy(self, expr):
-        return expr.name
-
-    def _wrap(self, e, strong: bool = False) -> str:
-        """``e`` printed, parenthesised unless it is atom-like (``strong``: also products)."""
-        text = self._print(e)
-        if _is_atom_like(e):
-            return text
-        if isinstance(e, (sp.MatAdd, HadamardProduct)) or strong:
-            return f"({text})"
-        if isinstance(e, sp.MatMul) and _coeff(e)[0] != 1:
-            return f"({text})"
-        return text
-
-    def _with_coeff(self, c, body: str) -> str:
-        if c == 1:
-            return body
-        if c == -1:
-            return f"-{body}"
-        num, den = sp.fraction(c)
-        sign = ""
-        if num.could_extract_minus_sign():
-            sign, num = "-", -num
-        text = body if num == 1 else f"{self.parenthesize(num, 50)}·{body}"
-        if den != 1:
-            den_text = self._print(den)
-            if not (den.is_Atom or den.is_Function):
-                den_text = f"({den_text})"
-            text = f"{text}/{den_text}"
-        return sign + text
-
-    def _print_MatMul(self, expr):
-        c, mats = _coeff(expr)
-        return self._with_coeff(c, "·".join(self._wrap(m) for m in mats))
-
-    def _print_MatAdd(self, expr):
-        out = ""
-        for k, term in enumerate(_ordered_terms(expr)):
-            if _negative(term):
-                text = self._print(-term if not isinstance(term, sp.MatMul) else _negate(term))
-                out += f" - {self._wrap_term(text)}" if k else f"-{self._wrap_term(text)}"
-            else:
-                out += f" + {self._print(term)}" if k else self._print(term)
-        return out
-
-    @staticmethod
-    def _wrap_term(text: str) -> str:
-        return f"({text})" if " + " in text or " - " in text else text
-
-    def _print_HadamardProduct(self, expr):
-        nums, dens = [], []
-        for f in _ordered_factors(expr):
-            if isinstance(f, HadamardPower) and f.exp == -1:
-                dens.append(self._wrap(f.base, strong=True))
-            else:
-                nums.append(self._wrap(f, strong=True))
-        text = " ∘ ".join(nums) if nums else "1"
-        return text + "".join(f" ⊘ {d}" for d in dens)
-
-    def _print_HadamardPower(self, expr):
-        base = self._wrap(expr.base, strong=True)
-        exp = self._print(expr.exp)
-        if not (expr.exp.is_Integer and expr.exp > 0) and not expr.exp.is_Symbol:
-            exp = f"({exp})"
-        return f"{base}^∘{exp}"
-
-    def _print_Transpose(self, expr):
-        arg = expr.arg
-        text = self._print(arg)
-        if not isinstance(arg, (sp.MatrixSymbol, sp.OneMatrix, sp.Identity)):
-            text = f"({text})"
-        return f"{text}ᵀ"
-
-    def _print_OneMatrix(self, expr):
-        rows, cols = expr.shape
-        return "1ᵀ" if rows == 1 and cols != 1 else "1"
-
-    def _print_ZeroMatrix(self, expr):
-        return "0"
-
-    def _print_MatrixBase(self, expr):
-        rows = ", ".join(
-            "[" + ", ".join(self._print(v) for v in row) + "]" for row in expr.tolist()
-        )
-        return f"[{rows}]"
-
-    def _print_Identity(self, expr):
-        return "I"
-
-    def _print_Trace(self, expr):
-        return f"tr({self._print(expr.arg)})"
-
-    def _print_OpCall(self, expr):
-        args = ", ".join(self._print(m) for m in expr.operands)
-        return (
-            f"{expr.op_name}({args}; {expr.attrs_text})"
-            if expr.attrs_text
-            else f"{expr.op_name}({args})"
-        )
-
-    def _print_MatrixElement(self, expr):
-        inner = _sum_operand(expr)
-        if inner is not None:
-            return f"sum({self._print(inner)})"
-        parent = self._print(expr.parent)
-        if not isinstance(expr.parent, sp.MatrixSymbol):
-            parent = f"({parent})"
-        return f"{parent}[{self._print(expr.i)}, {self._print(expr.j)}]"
-
-    def _print_ElementwiseApplyFunction(self, expr):
-        variables, body = _lambda_parts(expr.function, [expr.expr])
-        return self._apply(variables, body, [expr.expr])
-
-    def _print_ElementwiseMap(self, expr):
-        return self._apply(expr.function.variables, expr.function.expr, expr.matrices)
-
-    def _apply(self, variables, body, operands) -> str:
-        """``f(A)`` entry by entry: the body with the operands written in place when each
-        variable occurs once, else ``(x ↦ body)(A)``."""
-        if all(body.count(v) == 1 for v in variables):
-            marks = {v: sp.Symbol(f"\x00{k}\x00") for k, v in enumerate(variables)}
-            text = self._print(body.xreplace(marks))
-            for k, (v, m) in enumerate(zip(variables, operands)):
-                arg = self._print(m)
-                if not _direct_argument(body, v) and not _is_atom_like(m):
-                    arg = f"({arg})"
-                text = text.replace(f"\x00{k}\x00", arg)
-            return text
-        names = ", ".join(self._print(v) for v in variables)
-        args = ", ".join(self._print(m) for m in operands)
-        return f"({names} ↦ {self._print(body)})({args})"
-
-
-def _negate(term: sp.MatMul):
-    c, mats = _coeff(term)
-    c = -c
-    if c == 1:
-        return mats[0] if len(mats) == 1 else sp.MatMul(*mats)
-    return sp.MatMul(c, *mats)
-
-
-def _direct_argument(body: sp.Basic, var: sp.Basic) -> bool:
-    """Whether ``var`` only occurs as a whole argument of function calls in ``body``."""
-    if body == var:
-        return True
-    for sub in sp.preorder_traversal(body):
-        if var in sub.args and not isinstance(sub, sp.core.function.Application):
-            return False
-    return True
-
-
-class _LatexPrinter(LatexPrinter):
-    """SymPy's LaTeX with the same conventions as the text form (``\\mathbf{1}`` for ones,
-    ``\\tanh(M)`` entry by entry, ``1 - h∘h`` term order)."""
-
-    def _print_Dummy(self, expr):
-        return expr.name
-
-    def _wrap(self, e, strong: bool = False) -> str:
-        text = self._print(e)
-        if _is_atom_like(e):
-            return text
-        if isinstance(e, (sp.MatAdd, HadamardProduct)) or strong:
-            return f"\\left({text}\\right)"
-        return text
-
-    def _print_MatMul(self, expr):
-        c, mats = _coeff(expr)
-        body = " ".join(self._wrap(m) for m in mats)
-        if c == 1:
-            return body
-        if c == -1:
-            return f"- {body}"
-        sign = ""
-        if c.could_extract_minus_sign():
-            sign, c = "- ", -c
-        coeff = self._print(c)
-        if isinstance(c, sp.Add):
-            coeff = f"\\left({coeff}\\right)"
-        return f"{sign}{coeff} {body}"
-
-    def _print_MatAdd(self, expr):
-        out = ""
-        for k, term in enumerate(_ordered_terms(expr)):
-            if _negative(term):
-                text = self._print(_negate(term) if isinstance(term, sp.MatMul) else -term)
-                if isinstance(term, sp.MatAdd):
-                    text = f"\\left({text}\\right)"
-                out += f" - {text}" if k else f"- {text}"
-            else:
-                out += f" + {self._print(term)}" if k else self._print(term)
-        return out
-
-    def _print_HadamardProduct(self, expr):
-        nums, dens = [], []
-        for f in _ordered_factors(expr):
-            if isinstance(f, HadamardPower) and f.exp == -1:
-                dens.append(self._wrap(f.base, strong=True))
-            else:
-                nums.append(self._wrap(f, strong=True))
-        text = " \\circ ".join(nums) if nums else "1"
-        return text + "".join(f" \\oslash {d}" for d in dens)
-
-    def _print_OneMatrix(self, expr):
-        rows, cols = expr.shape
-        return "\\mathbf{1}^{T}" if rows == 1 and cols != 1 else "\\mathbf{1}"
-
-    def _print_OpCall(self, expr):
-        name = expr.op_name.replace("_", "\\_")
-        args = ", ".join(self._print(m) for m in expr.operands)
-        attrs = expr.attrs_text.replace("_", "\\_")
-        inner = f"{args}; \\text{{{attrs}}}" if attrs else args
-        return f"\\operatorname{{{name}}}\\left({inner}\\right)"
-
-    def _print_MatrixElement(self, expr):
-        inner = _sum_operand(expr)
-        if inner is not None:
-            return f"\\operatorname{{sum}}\\left({self._print(inner)}\\right)"
-        return super()._print_MatrixElement(expr)
-
-    def _print_ElementwiseApplyFunction(self, expr):
-        variables, body = _lambda_parts(expr.function, [expr.expr])
-        return self._apply(variables, body, [expr.expr])
-
-    def _print_ElementwiseMap(self, expr):
-        return self._apply(expr.function.variables, expr.function.expr, expr.matrices)
-
-    def _apply(self, variables, body, operands) -> str:
-        if all(body.count(v) == 1 for v in variables):
-            tokens = [f"ZQX{chr(65 + k)}" for k in range(len(variables))]
-            marks = {v: sp.Symbol(t) for v, t in zip(variables, tokens)}
-            text = self._print(body.xreplace(marks))
-            for t, v, m in zip(tokens, variables, operands):
-                arg = self._print(m)
-                if not _direct_argument(body, v) and not _is_atom_like(m):
-                    arg = f"\\left({arg}\\right)"
-                text = text.replace(t, arg)
-            return text
-        names = ", ".join(self._print(v) for v in variables)
-        args = ", ".join(self._print(m) for m in operands)
-        return f"\\left({names} \\mapsto {self._print(body)}\\right)\\left({args}\\right)"
