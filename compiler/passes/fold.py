@@ -141,12 +141,20 @@ def _scaled_identity_factor(node: Node) -> Node | None:
 
 
 def drop_implicit_broadcast(node: Node) -> Node | None:
-    """An elementwise op broadcasts by itself: feed it the unbroadcast operand."""
+    """An elementwise op broadcasts by itself: feed it the unbroadcast operand.
+
+    A scalar reshaped to an all-ones shape (``(1, 1)``, from the VJP of a sum) counts as a
+    broadcast too, so the scalar is read directly instead of from a materialised 1-element array.
+    """
     if not isinstance(node.op, ew.ElementwiseOp):
         return None
-    if not any(i.op is broadcast_op for i in node.inputs):
+
+    def is_view(i: Node) -> bool:
+        return i.op is broadcast_op or (i.op is reshape_op and i.inputs[0].ndim == 0)
+
+    if not any(is_view(i) for i in node.inputs):
         return None
-    inputs = [i.inputs[0] if i.op is broadcast_op else i for i in node.inputs]
+    inputs = [i.inputs[0] if is_view(i) else i for i in node.inputs]
     if broadcast_shapes([i.shape for i in inputs]) != node.shape:
         return None
     from ...ir.node import make
