@@ -146,22 +146,30 @@ class FunctionEmitter:
                 self.emit(f"t{m.uid}[{', '.join(idx)}] = {v}", indent)
 
 
-def emit_units(em: FunctionEmitter, outputs: list[Node], leaves, keep=()) -> None:
-    """Schedule and emit everything ``outputs`` needs beyond ``leaves`` (already named)."""
+def emit_units(em: FunctionEmitter, outputs: list[Node], leaves, keep=(), around=None) -> None:
+    """Schedule and emit everything ``outputs`` needs beyond ``leaves`` (already named).
+
+    ``around(unit, emit)``, if given, is called instead of ``emit()`` for fused groups and
+    structural ops (a scan body uses it to move their allocations out of the loop).
+    """
     from .emit_structural import emit_structural
 
     units = schedule(outputs, keep={id(n) for n in keep}, leaves=leaves)
     for unit in units:
         if unit.is_group:
-            em.emit_group(unit.nodes, unit.outputs)
-            continue
-        (node,) = unit.nodes
-        if id(node) in em.names:
-            continue
-        if isinstance(node.op, ElementwiseOp):
-            em.emit_scalar_elementwise(node)
+            emit = lambda u=unit: em.emit_group(u.nodes, u.outputs)  # noqa: E731
         else:
-            emit_structural(em, node)
+            (node,) = unit.nodes
+            if id(node) in em.names:
+                continue
+            if isinstance(node.op, ElementwiseOp):
+                em.emit_scalar_elementwise(node)
+                continue
+            emit = lambda n=node: emit_structural(em, n)  # noqa: E731
+        if around is None:
+            emit()
+        else:
+            around(unit, emit)
 
 
 #: In-place targets that write only some rows of the parameter they update.

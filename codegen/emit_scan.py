@@ -10,27 +10,15 @@ outer function never reads a loop-local variable.
 
 from __future__ import annotations
 
-from ..ir.ops_elementwise import ElementwiseOp
 from ..ir.ops_scan import ScanOp
+from .emit_function import emit_units
 from .emit_scan_buffers import LoopBuffers, add_lines, copy_lines
-from .emit_structural import emit_structural, emitter
-from .schedule import schedule
+from .emit_structural import emitter
 
 
 def _emit_body(em, body, buffers: LoopBuffers) -> None:
     """The body's units, as ``emit_units`` would, with their allocations moved out."""
-    units = schedule(body.outputs, keep={id(n) for n in body.outputs}, leaves=body.params)
-    for unit in units:
-        if unit.is_group:
-            buffers.emit_unit(unit, lambda u=unit: em.emit_group(u.nodes, u.outputs))
-            continue
-        (node,) = unit.nodes
-        if id(node) in em.names:
-            continue
-        if isinstance(node.op, ElementwiseOp):
-            em.emit_scalar_elementwise(node)
-        else:
-            buffers.emit_unit(unit, lambda n=node: emit_structural(em, n))
+    emit_units(em, body.outputs, leaves=body.params, keep=body.outputs, around=buffers.emit_unit)
 
 
 @emitter("scan")

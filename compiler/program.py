@@ -219,7 +219,7 @@ def _tape(grads, seed: Node, params: list[Node]) -> list[Node]:
 
 
 def _substitute(result, mapping: dict[Node, Node]):
-    from .passes.rewrite import substitute
+    from ..ir.node import substitute
 
     flat = substitute(flatten(result), {id(k): v for k, v in mapping.items()})
     return unflatten(result, flat)

@@ -111,3 +111,20 @@ def consumers(order) -> dict[int, list[Node]]:
         for i in n.inputs:
             users.setdefault(id(i), []).append(n)
     return users
+
+
+def substitute(outputs: list, mapping: dict[int, Node]) -> list:
+    """Rebuild ``outputs`` with the nodes whose ids are keys of ``mapping`` replaced.
+
+    ``None`` entries pass through. Matching is on the original nodes, before their inputs are
+    rebuilt, so replacing a node and one of its ancestors at once works.
+    """
+    new: dict[int, Node] = {}
+    for node in toposort([o for o in outputs if o is not None]):
+        replacement = mapping.get(id(node))
+        if replacement is not None:
+            new[id(node)] = replacement
+            continue
+        inputs = tuple(new[id(i)] for i in node.inputs)
+        new[id(node)] = node if inputs == node.inputs else make(node.op, inputs, node.attrs)
+    return [None if o is None else new[id(o)] for o in outputs]

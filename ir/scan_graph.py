@@ -6,7 +6,7 @@ from the compiler.
 
 from __future__ import annotations
 
-from .node import Node, make, toposort
+from .node import Node, toposort
 from .ops_source import const_op, eye_op, input_node
 from .types import FLOAT
 
@@ -17,23 +17,6 @@ def fresh_param(prefix: str, shape, kind: str = FLOAT) -> Node:
     """A new body parameter (an input node no user symbol can collide with)."""
     _counter[0] += 1
     return input_node(f"{prefix}{_counter[0]}", shape, kind=kind, role="scan")
-
-
-def substitute(outputs: list, mapping: dict[int, Node]) -> list:
-    """Rebuild ``outputs`` with the nodes whose ids are keys of ``mapping`` replaced.
-
-    ``None`` entries pass through. Matching is on the original nodes, before their inputs are
-    rebuilt, so replacing a node and one of its ancestors at once works.
-    """
-    new: dict[int, Node] = {}
-    for node in toposort([o for o in outputs if o is not None]):
-        replacement = mapping.get(id(node))
-        if replacement is not None:
-            new[id(node)] = replacement
-            continue
-        inputs = tuple(new[id(i)] for i in node.inputs)
-        new[id(node)] = node if inputs == node.inputs else make(node.op, inputs, node.attrs)
-    return [None if o is None else new[id(o)] for o in outputs]
 
 
 def is_source(node: Node) -> bool:

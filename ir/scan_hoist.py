@@ -13,12 +13,12 @@ graph nodes, whose VJPs the ordinary walker applies):
 
 from __future__ import annotations
 
-from .node import consumers
+from .node import consumers, substitute
 from .ops_linalg import matmul, matmul_op
 from .ops_scan import ScanBody
 from .ops_shape import reshape
 from .ops_source import input_node
-from .scan_graph import is_source, is_trivial_source, substitute, variance
+from .scan_graph import is_source, is_trivial_source, variance
 
 
 def closure_map(body: ScanBody, closure) -> dict:

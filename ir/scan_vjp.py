@@ -12,10 +12,10 @@ as single matrix products over stacked per-step factors (:mod:`symgrad.ir.scan_s
 from __future__ import annotations
 
 from .errors import UnsupportedExpressionError
-from .node import Node
+from .node import Node, substitute
 from .ops_scan import BODY_GRAD, ScanBody, scan, scan_output
 from .ops_source import const, input_op
-from .scan_graph import fresh_param, substitute
+from .scan_graph import fresh_param
 from .scan_hoist import hoist
 from .scan_residuals import choose_residuals
 from .scan_sink import scan_sunk

@@ -39,20 +39,3 @@ def chain(*rules: Rule) -> Rule:
         return None
 
     return combined
-
-
-def substitute(outputs: list[Node], mapping: dict[int, Node]) -> list[Node]:
-    """Rebuild ``outputs`` with the nodes whose ids are keys of ``mapping`` replaced.
-
-    Matching is on the original nodes, before their inputs are rebuilt, so replacing a node and
-    one of its ancestors at once works.
-    """
-    new: dict[int, Node] = {}
-    for node in toposort(outputs):
-        replacement = mapping.get(id(node))
-        if replacement is not None:
-            new[id(node)] = replacement
-            continue
-        inputs = tuple(new[id(i)] for i in node.inputs)
-        new[id(node)] = node if inputs == node.inputs else make(node.op, inputs, node.attrs)
-    return [new[id(o)] for o in outputs]

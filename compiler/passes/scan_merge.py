@@ -5,9 +5,8 @@ every output of the plain scan is read from the extended one instead, so one for
 
 from __future__ import annotations
 
-from ...ir.node import Node, make, toposort
+from ...ir.node import Node, make, substitute, toposort
 from ...ir.ops_scan import ScanOp, scan_output
-from .rewrite import substitute
 
 
 def merge_scans(outputs: list[Node]) -> list[Node]:
