@@ -133,11 +133,9 @@ class Prepared:
 
 
 def make_symgrad(pb: Problem, raw: bool) -> Prepared:
-    import numpy as np
 
     import symgrad as sg
     from symgrad.runtime import SGD
-    from symgrad.runtime.bound_step import BoundStep
 
     opt = SGD(lr=LR)
     step = sg.compile_step(pb.net.loss, pb.net.params, opt.rule, "float32")
@@ -153,7 +151,7 @@ def make_symgrad(pb: Problem, raw: bool) -> Prepared:
 
     params = pb.fresh()
     if raw:
-        bound = BoundStep(step, values(params), np.float32)
+        bound = step.bind(values(params))
         bound.warm_up()
         return Prepared(bound, check, "_fn(*_args)", {"_fn": bound.fn, "_args": bound.args})
     vals = values(params)

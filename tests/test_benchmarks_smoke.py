@@ -48,3 +48,21 @@ def test_bench_scalar_quick_latency_writes_json(tmp_path):
             assert {"example", "contender", "family", "status"} <= set(r)
             if r["status"] == "ok":
                 assert {"median_us", "min_us", "number", "repeat", "ratio_to_symgrad"} <= set(r)
+
+
+@pytest.mark.slow
+def test_bench_mlp_quick_runs_symgrad_rows(tmp_path):
+    """The MLP benchmark's own symgrad contenders (bound raw step and checked call) still run."""
+    out = tmp_path / "mlp.json"
+    script = SCRIPT.parent / "bench_mlp.py"
+    env = dict(os.environ, SYMGRAD_CACHE_DIR=str(tmp_path / "cache"))
+    proc = subprocess.run(
+        [sys.executable, str(script), "--quick", "--threads", "1", "--only", "symgrad,numpy",
+         "--no-compile", "--out", str(out)],
+        env=env, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = json.loads(out.read_text())["threads"]["1"]["sizes"]["small"]["rows"]
+    symgrad_rows = {k: v for k, v in rows.items() if k.startswith("symgrad")}
+    assert len(symgrad_rows) == 2
+    assert all(r["status"] == "ok" for r in symgrad_rows.values()), symgrad_rows
