@@ -41,6 +41,8 @@ class FunctionEmitter:
         self.scan_outputs: dict[int, list[str]] = {}
         #: touched_rows node id -> (slots array name, {index input id: its offset name})
         self.row_slots: dict[int, tuple] = {}
+        #: group output id -> the argument it is computed straight into (an in-place update)
+        self.write_into: dict[int, str] = {}
 
     # -- helpers used by emitters ----------------------------------------------------------------
     def fresh(self, prefix: str = "t") -> str:
@@ -116,6 +118,10 @@ class FunctionEmitter:
     def emit_group(self, members: list[Node], outputs: list[Node]) -> None:
         shape = members[-1].shape
         for out in outputs:
+            if id(out) in self.write_into:
+                # A parameter's new value, written over the parameter's own array.
+                self.names[id(out)] = self.write_into[id(out)]
+                continue
             name = f"t{out.uid}"
             self.emit(f"{name} = np.empty({self.shape(out.shape)}, dtype=_F)")
             self.names[id(out)] = name
@@ -143,7 +149,7 @@ class FunctionEmitter:
             self.emit(f"{v} = {self.scalar_expr(m, source)}", indent)
             local[id(m)] = v
             if id(m) in output_ids:
-                self.emit(f"t{m.uid}[{', '.join(idx)}] = {v}", indent)
+                self.emit(f"{self.names[id(m)]}[{', '.join(idx)}] = {v}", indent)
 
 
 def emit_units(em: FunctionEmitter, outputs: list[Node], leaves, keep=(), around=None) -> None:
@@ -170,6 +176,70 @@ def emit_units(em: FunctionEmitter, outputs: list[Node], leaves, keep=(), around
             emit()
         else:
             around(unit, emit)
+
+
+def _updates_in_loop(outputs, keep, params, inplace, results) -> list[tuple[Node, Node]]:
+    """The in-place updates whose fused loop can write straight into the parameter's array.
+
+    An elementwise group computing a parameter's new value reads each element of the old value
+    at the same index just before writing it, so the group may write over the parameter itself
+    (saving a temporary and a copy of every parameter, each step) if nothing emitted after the
+    group's start reads the parameter, no view of the parameter (a transpose) is read by the
+    group or later, and the new value is not also returned.
+    """
+    units = schedule(outputs, keep={id(n) for n in keep}, leaves=params)
+    position = {}
+    for k, unit in enumerate(units):
+        for n in unit.nodes:
+            position[id(n)] = k
+    result_ids = {id(r) for r in results}
+    chosen = []
+    for param, value in inplace:
+        k = position.get(id(value))
+        if k is None or not units[k].is_group or id(value) in result_ids:
+            continue
+        if id(param) in result_ids or tuple(value.shape) != tuple(param.shape):
+            continue
+        if tuple(units[k].nodes[-1].shape) != tuple(param.shape):
+            continue
+        if _read_after(units, k, param) or _read_after_write(units[k].nodes, value, param):
+            continue
+        chosen.append((param, value))
+    return chosen
+
+
+def _read_after_write(members: list[Node], value: Node, param: Node) -> bool:
+    """Whether the group could read ``param`` after writing ``value`` over it.
+
+    The group loads each input element once, on first use, into a local; a member after
+    ``value`` that reads ``param`` would see the new element unless an earlier member (or
+    ``value`` itself) loaded it first.
+    """
+    at = members.index(value)
+    loaded = any(param in m.inputs for m in members[: at + 1])
+    return not loaded and any(param in m.inputs for m in members[at + 1 :])
+
+
+def _aliases(node: Node, param: Node) -> bool:
+    """Whether ``node`` is a view of ``param`` (a transpose or reshape of it)."""
+    while node.op.name in ("transpose", "reshape"):
+        node = node.inputs[0]
+        if node is param:
+            return True
+    return False
+
+
+def _read_after(units, k: int, param: Node) -> bool:
+    """Whether units after ``k`` read ``param``, or unit ``k`` or later reads a view of it."""
+    for j in range(k, len(units)):
+        members = {id(m) for m in units[j].nodes}
+        for n in units[j].nodes:
+            for i in n.inputs:
+                if id(i) in members:
+                    continue
+                if _aliases(i, param) or (i is param and j > k):
+                    return True
+    return False
 
 
 #: In-place targets that write only some rows of the parameter they update.
@@ -227,12 +297,17 @@ def emit_function(
         # A row-sparse update writes its rows straight into the caller's array: only the rows
         # and their new values are computed, never a copy of the whole table.
         targets.extend(value.inputs[1:] if _writes_rows(param, value) else [value])
-    emit_units(em, flat + targets, leaves=params, keep=list(keep) + flat + targets)
+    keep = list(keep) + flat + targets
+    written = _updates_in_loop(flat + targets, keep, params, inplace, flat)
+    for param, value in written:
+        em.write_into[id(value)] = em.name(param)
+    emit_units(em, flat + targets, leaves=params, keep=keep)
 
     # In-place writes come last, after every read of the old values.
+    done = {id(value) for _, value in written}
     for param, value in inplace:
         dst = em.name(param)
-        if value is param:
+        if value is param or id(value) in done:
             continue
         if param.ndim == 0:
             raise ValueError("internal: in-place targets must be arrays")
