@@ -1,5 +1,7 @@
 """The fused training step equals value_and_grad followed by the update in NumPy."""
 
+import re
+
 import numpy as np
 import pytest
 import sympy as sp
@@ -96,3 +98,14 @@ def test_global_norm_clipping_bounds_the_update():
     assert delta == pytest.approx(limit, rel=1e-10)
     for name, gr in zip(["W1", "b1", "W2"], grads):
         np.testing.assert_allclose(before[name] - params[name], gr / 4, rtol=1e-10)
+
+
+def test_updates_are_written_straight_into_the_parameters(step):
+    # The fused update loops write each new element over the old one: no temporary the size of
+    # a parameter and no copy loop after the computation.
+    source = step.source
+    names = step.input_names
+    for param in ("W1", "W2", "W1:m", "W2:v"):
+        arg = f"arg{names.index(param)}"
+        assert re.search(rf"^\s+{arg}\[i\d+, i\d+\] = v\d+$", source, re.M), param
+    assert not re.search(r"^\s+arg\d+\[i\d+, i\d+\] = t\d+\[", source, re.M)
