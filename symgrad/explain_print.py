@@ -152,14 +152,7 @@ class TextPrinter(StrPrinter):
         return f"({text})" if " + " in text or " - " in text else text
 
     def _print_HadamardProduct(self, expr):
-        nums, dens = [], []
-        for f in _ordered_factors(expr):
-            if isinstance(f, HadamardPower) and f.exp == -1:
-                dens.append(self._wrap(f.base, strong=True))
-            else:
-                nums.append(self._wrap(f, strong=True))
-        text = " ∘ ".join(nums) if nums else "1"
-        return text + "".join(f" ⊘ {d}" for d in dens)
+        return _hadamard(self, expr, " ∘ ", " ⊘ ")
 
     def _print_HadamardPower(self, expr):
         base = self._wrap(expr.base, strong=True)
@@ -301,14 +294,7 @@ class LatexPrinter(_SympyLatexPrinter):
         return out
 
     def _print_HadamardProduct(self, expr):
-        nums, dens = [], []
-        for f in _ordered_factors(expr):
-            if isinstance(f, HadamardPower) and f.exp == -1:
-                dens.append(self._wrap(f.base, strong=True))
-            else:
-                nums.append(self._wrap(f, strong=True))
-        text = " \\circ ".join(nums) if nums else "1"
-        return text + "".join(f" \\oslash {d}" for d in dens)
+        return _hadamard(self, expr, " \\circ ", " \\oslash ")
 
     def _print_OneMatrix(self, expr):
         rows, cols = expr.shape
@@ -348,3 +334,15 @@ class LatexPrinter(_SympyLatexPrinter):
         names = ", ".join(self._print(v) for v in variables)
         args = ", ".join(self._print(m) for m in operands)
         return f"\\left({names} \\mapsto {self._print(body)}\\right)\\left({args}\\right)"
+
+
+def _hadamard(printer, expr, times: str, divide: str) -> str:
+    """A Hadamard product with its ``∘ X^(-1)`` factors written as divisions."""
+    nums, dens = [], []
+    for f in _ordered_factors(expr):
+        if isinstance(f, HadamardPower) and f.exp == -1:
+            dens.append(printer._wrap(f.base, strong=True))
+        else:
+            nums.append(printer._wrap(f, strong=True))
+    text = times.join(nums) if nums else "1"
+    return text + "".join(f"{divide}{d}" for d in dens)
