@@ -70,6 +70,7 @@ from .fastmath_bits import as_int as _as_int
 from .fastmath_bits import fma as _fma
 from .fastmath_bits import horner as _horner
 from .fastmath_bits import wrap_int as _wrap
+from .inline_llvm import force_inline
 
 __all__ = [
     "fast_exp",
@@ -323,13 +324,18 @@ def _register(stub, name):
     """Make ``stub`` compile, in ``@njit`` code, to the variant matching its argument type."""
     impl32, impl64 = _VARIANTS[32][name], _VARIANTS[64][name]
 
-    @overload(stub, jit_options=_JIT)
+    @overload(stub, jit_options=_JIT, inline="always")
     def _typed(x):
+        # The wrapper is inlined by Numba, the kernel by LLVM (inline_llvm says why): the calling
+        # loop vectorises only when no call is left in it.
         if isinstance(x, types.Float) and x.bitwidth == 32:
+            force_inline(impl32, (types.float32,))
             return lambda x: impl32(x)
         if isinstance(x, types.Float) and x.bitwidth == 64:
+            force_inline(impl64, (types.float64,))
             return lambda x: impl64(x)
         if isinstance(x, (types.Integer, types.Boolean)):
+            force_inline(impl64, (types.float64,))
             return lambda x: impl64(np.float64(x))
         return None
 

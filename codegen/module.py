@@ -28,7 +28,10 @@ PYTHON_SPELLINGS = {
     "fast_tanh(": "math.tanh(",
     "fast_log1p(": "math.log1p(",
     "fast_expm1(": "math.expm1(",
+    "fast_sigmoid(": "py_sigmoid(",
+    "fast_softplus(": "py_softplus(",
 }
+PYTHON_KERNELS = ("py_sigmoid", "py_softplus")
 FAST_KERNELS = ("fast_exp", "fast_expm1", "fast_log", "fast_log1p", "fast_tanh",
                 "fast_sigmoid", "fast_softplus")  # fmt: skip
 
@@ -66,6 +69,9 @@ def module_source(programs: list[Program], dtype: str) -> str:
     used = [k for k in FAST_KERNELS if f"{k}(" in text]
     if used:
         parts.append(f"from symgrad.codegen.fastmath import {', '.join(used)}\n")
+    used_py = [k for k in PYTHON_KERNELS if f"{k}(" in text]
+    if used_py:
+        parts.append(f"from symgrad.codegen.python_math import {', '.join(used_py)}\n")
     if "digamma(" in text or "trigamma(" in text or "polygamma(" in text:
         parts.append("from symgrad.codegen.special import digamma, polygamma, trigamma\n")
     parts.append(f"_F = np.{dtype}")

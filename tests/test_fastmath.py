@@ -290,3 +290,37 @@ def test_fastmath_caller_keeps_special_values():
         [np.nan, np.inf, 0.0, math.log(2.0), math.log1p(math.exp(-1.0))],
     ]
     np.testing.assert_allclose(out, np.array(expected), rtol=1e-15, atol=0)
+
+
+def test_kernels_are_inlined_into_large_callers():
+    # LLVM's cost model kept the calls once a caller had many call sites (a training step), and a
+    # call left in a loop stops vectorisation; inline_llvm marks the kernels alwaysinline.
+    n_loops = 12
+    lines = ["def many_loops(x, out):"]
+    for k in range(n_loops):
+        lines.append("    for i in range(x.shape[0]):")
+        body = f"fast_tanh(x[i] * {k + 1}.0) + fast_sigmoid(x[i] - {k}.0)"
+        lines.append(f"        out[{k}, i] = {body}")
+    namespace = {"fast_tanh": fm.fast_tanh, "fast_sigmoid": fm.fast_sigmoid}
+    exec("\n".join(lines), namespace)
+    many_loops = njit(namespace["many_loops"])
+    x = np.linspace(-3.0, 3.0, 16)
+    out = np.empty((n_loops, x.size))
+    many_loops(x, out)
+    (llvm_ir,) = many_loops.inspect_llvm().values()
+    assert not re.findall(r"call [^\n]*fastmath", llvm_ir)
+    assert re.search(r"<\d+ x double>", llvm_ir)
+    expected = [np.tanh(x * (k + 1)) + 1 / (1 + np.exp(-(x - k))) for k in range(n_loops)]
+    np.testing.assert_allclose(out, expected, rtol=1e-14)
+
+
+def test_inline_attribute_is_added_to_the_definition_line():
+    from symgrad.codegen.inline_llvm import _with_attribute
+
+    text = "declare i32 @g(i32)\ndefine linkonce_odr i32 @f(i32 %x) local_unnamed_addr #0 {\nret"
+    marked = _with_attribute(text, "f").splitlines()[1]
+    assert marked.endswith("local_unnamed_addr alwaysinline #0 {")
+    plain = "define i32 @f(i32 %x) {\nret"
+    assert _with_attribute(plain, "f").splitlines()[0] == "define i32 @f(i32 %x) alwaysinline {"
+    assert _with_attribute(plain, "h") is None
+    assert _with_attribute("define i32 @f(i32 %x) noinline {", "f") is None
