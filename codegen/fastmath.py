@@ -33,11 +33,12 @@ The polynomial coefficients were fitted for this module with
 
 Usage
 -----
-Each ``fast_*`` function is a plain Python function with a Numba ``overload``: inside ``@njit`` code
-it compiles to the float32 or float64 variant matching the argument type (integers are treated as
-float64) and returns that same type. The variants are compiled with ``fastmath=False`` and
-``error_model="numpy"`` whatever the caller uses, so a caller compiled with ``fastmath=True`` cannot
-break their handling of inf and nan, and divisions carry no zero checks that would block
+Each ``fast_*`` function is a plain Python function that Numba types and lowers like a builtin:
+in ``@njit`` code it compiles to a call of the float32 or float64 variant matching the argument
+type (integers are treated as float64), which LLVM always inlines, and returns that same type.
+The variants are compiled with ``fastmath=False`` and ``error_model="numpy"`` whatever the caller
+uses, so a caller compiled with ``fastmath=True`` cannot break their handling of inf and nan, and
+divisions carry no zero checks that would block
 vectorisation. Called from Python they evaluate one scalar (handy for testing, not fast).
 
 Accuracy
@@ -62,7 +63,8 @@ import math
 
 import numpy as np
 from numba import njit, types
-from numba.extending import overload
+from numba.core.imputils import lower_builtin
+from numba.extending import type_callable
 
 from .fastmath_bits import JIT_OPTIONS as _JIT
 from .fastmath_bits import as_float as _as_float
@@ -321,24 +323,43 @@ def _call(name, x):
 
 
 def _register(stub, name):
-    """Make ``stub`` compile, in ``@njit`` code, to the variant matching its argument type."""
-    impl32, impl64 = _VARIANTS[32][name], _VARIANTS[64][name]
+    """Make ``stub`` compile, in ``@njit`` code, to a direct call of the matching variant.
 
-    @overload(stub, jit_options=_JIT, inline="always")
-    def _typed(x):
-        # The wrapper is inlined by Numba, the kernel by LLVM (inline_llvm says why): the calling
-        # loop vectorises only when no call is left in it.
-        if isinstance(x, types.Float) and x.bitwidth == 32:
-            force_inline(impl32, (types.float32,))
-            return lambda x: impl32(x)
-        if isinstance(x, types.Float) and x.bitwidth == 64:
-            force_inline(impl64, (types.float64,))
-            return lambda x: impl64(x)
-        if isinstance(x, (types.Integer, types.Boolean)):
-            force_inline(impl64, (types.float64,))
-            return lambda x: impl64(np.float64(x))
-        return None
+    ``stub`` is typed and lowered like a builtin (no wrapper function around the kernel), and
+    the kernel is marked ``alwaysinline`` (``inline_llvm`` says why): the calling loop
+    vectorises only when no call is left in it.
+    """
+    kernels = {32: _VARIANTS[32][name], 64: _VARIANTS[64][name]}
 
+    def width(argtype) -> int:
+        return argtype.bitwidth if isinstance(argtype, types.Float) else 64
+
+    @type_callable(stub)
+    def _type(context):
+        def typer(x):
+            if isinstance(x, types.Float) and x.bitwidth in kernels:
+                return x
+            if isinstance(x, (types.Integer, types.Boolean)):
+                return types.float64
+            return None
+
+        return typer
+
+    def _lower(context, builder, sig, args):
+        (argtype,) = sig.args
+        bits = width(argtype)
+        float_type = types.float32 if bits == 32 else types.float64
+        kernel = kernels[bits]
+        force_inline(kernel, (float_type,))
+        cres = kernel.overloads[(float_type,)]
+        (value,) = args
+        if argtype != float_type:
+            value = context.cast(builder, value, argtype, float_type)
+        context.add_linking_libs([cres.library])
+        return context.call_internal(builder, cres.fndesc, float_type(float_type), [value])
+
+    for argtype in (types.Float, types.Integer, types.Boolean):
+        lower_builtin(stub, argtype)(_lower)
     return stub
 
 
