@@ -21,6 +21,21 @@ def _emit_body(em, body, buffers: LoopBuffers) -> None:
     emit_units(em, body.outputs, leaves=body.params, keep=body.outputs, around=buffers.emit_unit)
 
 
+def _direct_targets(body, stacks, spares, t) -> dict:
+    """Where each body output may be written directly: its carry's spare buffer, else its
+    stack slice. Only values the body computes qualify (a parameter passed through, such as
+    ``h_{t-1}`` stacked for the backward pass, is copied), each into one place."""
+    params = {id(p) for p in body.params}
+    targets = {}
+    for spare, out in zip(spares, body.carry_out):
+        if spare is not None and out.ndim and id(out) not in params:
+            targets.setdefault(id(out), spare)
+    for buf, out in zip(stacks, body.stack_out):
+        if out.ndim and id(out) not in params:
+            targets.setdefault(id(out), f"{buf}[{t}]")
+    return targets
+
+
 @emitter("scan")
 def emit_scan(em, node, name):
     op: ScanOp = node.op
@@ -62,7 +77,7 @@ def emit_scan(em, node, name):
 
     t = em.fresh("step")
     steps = f"range({length} - 1, -1, -1)" if body.reverse else f"range({length})"
-    buffers = LoopBuffers(em, len(em.lines))
+    buffers = LoopBuffers(em, len(em.lines), _direct_targets(body, stacks, spares, t))
     em.emit(f"for {t} in {steps}:")
     saved_names = dict(em.names)
     em.base += 1
@@ -77,7 +92,8 @@ def emit_scan(em, node, name):
             em.names[id(param)] = em.name(outer)
     _emit_body(em, body, buffers)
     for buf, out in zip(stacks, body.stack_out):
-        copy_lines(em, buf, em.name(out), out.shape, prefix=t)
+        if buffers.redirected.get(id(out)) != f"{buf}[{t}]":
+            copy_lines(em, buf, em.name(out), out.shape, prefix=t)
     for acc, out in zip(sums, body.sum_out):
         add_lines(em, acc, em.name(out), out.shape)
     # Write every new carry before swapping any in (a state may read another's old value).
@@ -88,7 +104,8 @@ def emit_scan(em, node, name):
             em.emit(f"{v} = _F({em.name(out)})")
             fresh.append(v)
         else:
-            copy_lines(em, spare, em.name(out), out.shape)
+            if buffers.redirected.get(id(out)) != spare:
+                copy_lines(em, spare, em.name(out), out.shape)
             fresh.append(None)
     for k, (c, spare) in enumerate(zip(carries, spares)):
         if spare is None:

@@ -38,12 +38,20 @@ def _loop(em, dst, src, shape, prefix, op, indent):
 
 
 class LoopBuffers:
-    """Collects allocations to move before a loop whose header is line ``loop_line``."""
+    """Collects allocations to move before a loop whose header is line ``loop_line``.
 
-    def __init__(self, em, loop_line: int):
+    ``targets`` maps a node's id to an array expression its values may be written into directly
+    (a stack slice ``stack[t]`` or a carry's spare buffer): a unit producing such a node writes
+    there instead of into a buffer of its own, and ``redirected`` records where, so that no copy
+    loop is needed after the body (less work per step and less code to compile).
+    """
+
+    def __init__(self, em, loop_line: int, targets: dict | None = None):
         self.em = em
         self.loop_line = loop_line
         self.hoisted: list[str] = []
+        self.targets = dict(targets or {})
+        self.redirected: dict[int, str] = {}
 
     def emit_unit(self, unit, emit) -> None:
         """Run ``emit()`` (which emits ``unit``) and move its allocations out of the loop."""
@@ -59,6 +67,7 @@ class LoopBuffers:
             shape = em.shape(node.shape)
             empty = f"{pad}{name} = np.empty({shape}, dtype=_F)"
             zeros = f"{pad}{name} = np.zeros({shape}, dtype=_F)"
+            target = self.targets.get(id(node))
             for k in range(start, len(em.lines)):
                 line = em.lines[k]
                 if line == empty:
@@ -69,9 +78,21 @@ class LoopBuffers:
                     em.lines[k] = f"{pad}np.dot({line[len(pad) + len(name) + 10 : -1]}, {name})"
                 else:
                     continue
-                self.hoisted.append(f"{outer}{name} = np.empty({shape}, dtype=_F)")
+                if target is None:
+                    self.hoisted.append(f"{outer}{name} = np.empty({shape}, dtype=_F)")
+                else:
+                    view = f"{pad}{name} = {target}"
+                    em.lines[k] = view if em.lines[k] is None else [view, em.lines[k]]
+                    self.redirected[id(node)] = target
+                    del self.targets[id(node)]
                 break
-        em.lines[start:] = [ln for ln in em.lines[start:] if ln is not None]
+        lines = []
+        for line in em.lines[start:]:
+            if isinstance(line, list):
+                lines.extend(line)
+            elif line is not None:
+                lines.append(line)
+        em.lines[start:] = lines
 
     def finish(self) -> None:
         """Insert the collected allocations in front of the loop header."""

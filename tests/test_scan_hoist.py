@@ -193,3 +193,23 @@ def test_lstm_hoists_every_input_projection_and_recomputes_nothing():
         assert not any(re.search(rf"\b{w}\b", text) for w in input_weights)
     for body in reverse:
         assert not re.search(r"exp|sigmoid|tanh", "\n".join(body))
+
+
+def test_lstm_body_writes_its_states_and_saved_values_in_place():
+    # Values the body computes are written straight into their stack slice or their carry's
+    # spare buffer; only values passed through unchanged (h_{t-1} saved for backward) are copied.
+    from test_scan_cells import X as X_cells
+    from test_scan_cells import lstm
+
+    loss, wrt = lstm()
+    f = sg.compile(loss, wrt=wrt + [X_cells])
+    lines = function_source(f, "value_and_grad")
+    for head, body in loops(lines):
+        text = "\n".join(body)
+        direct = re.findall(r"^\s*t\d+ = (stack\d+\[step\d+\]|spare\d+)$", text, re.M)
+        copied = re.findall(r"^\s*(stack\d+)\[step\d+, [^\]]*\] = (\w+)\[", text, re.M)
+        spares = re.findall(r"^\s*(spare\d+)\[[^\]]*\] = (\w+)\[", text, re.M)
+        if ", -1, -1)" not in head:  # forward: gates and both new states go straight out
+            assert len(direct) >= 4, (head, direct)
+        assert all(src.startswith(("carry", "seq")) for _, src in copied), copied
+        assert not spares, spares
