@@ -11,6 +11,7 @@ outer function never reads a loop-local variable.
 from __future__ import annotations
 
 from ..ir.ops_scan import ScanOp
+from ..ir.ops_shape import transpose_op
 from .emit_function import emit_units
 from .emit_scan_buffers import LoopBuffers, add_lines, copy_lines
 from .emit_structural import emitter
@@ -19,6 +20,21 @@ from .emit_structural import emitter
 def _emit_body(em, body, buffers: LoopBuffers) -> None:
     """The body's units, as ``emit_units`` would, with their allocations moved out."""
     emit_units(em, body.outputs, leaves=body.params, keep=body.outputs, around=buffers.emit_unit)
+
+
+def _loop_operand(em, outer) -> str:
+    """The name the loop body reads closure input ``outer`` by (emitted before the loop).
+
+    A transposed matrix (``Uᵀ`` in the backward pass's ``δ·Uᵀ``) is copied into a C-ordered
+    array once: OpenBLAS multiplies the step's small matrices by a transposed operand about 1.8x
+    slower than by a plain one (LSTM training step: 23.6 -> 18.8 ms).
+    """
+    name = em.name(outer)
+    if outer.op is not transpose_op or outer.ndim != 2:
+        return name
+    contiguous = em.fresh("plain")
+    em.emit(f"{contiguous} = np.ascontiguousarray({name})")
+    return contiguous
 
 
 def _direct_targets(body, stacks, spares, t) -> dict:
@@ -75,6 +91,11 @@ def emit_scan(em, node, name):
         em.emit(f"{buf} = np.empty(({length},) + {em.shape(out.shape)}, dtype=_F)")
         stacks.append(buf)
 
+    operands = {
+        id(param): _loop_operand(em, outer)
+        for outer, param in zip(closure, body.closure_params)
+        if outer is not param
+    }
     t = em.fresh("step")
     steps = f"range({length} - 1, -1, -1)" if body.reverse else f"range({length})"
     buffers = LoopBuffers(em, len(em.lines), _direct_targets(body, stacks, spares, t))
@@ -89,7 +110,7 @@ def emit_scan(em, node, name):
         em.names[id(param)] = c
     for outer, param in zip(closure, body.closure_params):
         if outer is not param:
-            em.names[id(param)] = em.name(outer)
+            em.names[id(param)] = operands[id(param)]
     _emit_body(em, body, buffers)
     for buf, out in zip(stacks, body.stack_out):
         if buffers.redirected.get(id(out)) != f"{buf}[{t}]":

@@ -213,3 +213,23 @@ def test_lstm_body_writes_its_states_and_saved_values_in_place():
             assert len(direct) >= 4, (head, direct)
         assert all(src.startswith(("carry", "seq")) for _, src in copied), copied
         assert not spares, spares
+
+
+def test_loops_multiply_by_plain_copies_of_transposed_weights():
+    # OpenBLAS is much slower on the step's small products with a transposed operand, so the
+    # reverse loop's δ·Uᵀ reads a C-ordered copy of Uᵀ made once before the loop.
+    from test_scan_cells import X as X_cells
+    from test_scan_cells import lstm
+
+    loss, wrt = lstm()
+    f = sg.compile(loss, wrt=wrt + [X_cells])
+    lines = function_source(f, "value_and_grad")
+    # Transposes made at function level, outside every loop.
+    views = {m.group(1) for ln in lines if (m := re.match(r"    (t\d+) = \w+\.T$", ln))}
+    reverse = [body for head, body in loops(lines) if ", -1, -1)" in head]
+    products = [ln for body in reverse for ln in body if "np.dot(" in ln]
+    assert len(products) >= 4, products
+    for ln in products:
+        operands = re.findall(r"\w+", ln.split("np.dot(", 1)[1])
+        assert not views & set(operands), ln
+    assert sum("np.ascontiguousarray(t" in ln for ln in lines) >= 4
