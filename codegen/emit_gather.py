@@ -98,14 +98,17 @@ def emit_scatter_outer(em, node, name):
 
 @emitter("hsoftmax_nll")
 def emit_hsoftmax_nll(em, node, name):
-    """``Σ_j softplus(−sign · U[path]·h)`` per example, in the stable softplus form."""
-    table, paths, signs, h = (em.name(x) for x in node.inputs)
-    i, j, r, inner = _zeros_over_ids(em, node, name, paths, f"{table}.shape[0]")
-    acc, m = em.fresh("acc"), em.fresh("m")
-    em.emit(f"{acc} = _F(0.0)", inner)
-    _for_columns(
-        em, f"{table}.shape[1]", inner, lambda c: f"{acc} += {table}[{r}, {c}] * {h}[{i}, {c}]"
-    )
-    em.emit(f"{m} = -{signs}[{i}, {j}] * {acc}", inner)
-    zero = em.number(0)
-    em.emit(f"{name}[{i}, 0] += max({m}, {zero}) + math.log1p(math.exp(-abs({m})))", inner)
+    """``Σ_j softplus(−signs[i, j] · S[i, j])`` per example over the non-padding path entries.
+
+    ``S`` is the ``gather_dot`` of the path rows (its ids were range-checked there), so this is
+    one pass over ``(n, L)`` numbers; ``fast_softplus`` is stable for scores of any size.
+    """
+    scores, paths, signs = (em.name(x) for x in node.inputs)
+    i, j, acc = em.fresh("i"), em.fresh("j"), em.fresh("acc")
+    em.emit(f"{name} = np.empty({em.shape(node.shape)}, dtype=_F)")
+    em.emit(f"for {i} in range({paths}.shape[0]):")
+    em.emit(f"{acc} = _F(0.0)", 2)
+    em.emit(f"for {j} in range({paths}.shape[1]):", 2)
+    em.emit(f"if {paths}[{i}, {j}] >= 0:", 3)
+    em.emit(f"{acc} += fast_softplus(-{signs}[{i}, {j}] * {scores}[{i}, {j}])", 4)
+    em.emit(f"{name}[{i}, 0] = {acc}", 2)

@@ -156,6 +156,22 @@ def test_hierarchical_softmax_is_finite_for_huge_scores(f_hsm):
     assert np.isfinite(value[0]) and all(np.isfinite(g).all() for g in grads)
 
 
+def test_hierarchical_softmax_gradient_reuses_the_forward_scores():
+    """The VJP reads the forward pass's path scores instead of recomputing the dot products."""
+    from symgrad.compiler.reverse import grad
+    from symgrad.ir.node import toposort
+    from symgrad.ir.ops_hsoftmax import hsoftmax_nll
+    from symgrad.ir.ops_source import input_node
+
+    U_, H_ = input_node("U", (6, 4)), input_node("H", (5, 4))
+    paths_, signs_ = input_node("paths", (5, 3), kind="int"), input_node("S", (5, 3))
+    nll = hsoftmax_nll(U_, paths_, signs_, H_)
+    scores = nll.inputs[0]
+    assert scores.op.name == "gather_dot"
+    grads = grad(nll, [U_, H_], input_node("g", (5, 1)))
+    assert [x for x in toposort(grads) if x.op.name == "gather_dot"] == [scores]
+
+
 def test_float32_matches_float64():
     expr = nn.sum(nn.tanh(nn.embedding_scores(E, ids, H)))
     f64, f32 = sg.compile(expr, wrt=[E, H]), sg.compile(expr, wrt=[E, H], dtype="float32")
