@@ -28,6 +28,25 @@ def _rows_of_ids(em, ids: str, table_rows: str, indent: int = 1) -> tuple[str, s
     return i, j, r, inner
 
 
+#: How many ids ahead of the row being read the next rows are prefetched.
+PREFETCH_AHEAD = 8
+
+
+def _prefetch_ahead(em, table: str, ids: str, i: str, j: str, inner: int) -> None:
+    """Prefetch the table row ``PREFETCH_AHEAD`` ids further on (``codegen/prefetch.py``)."""
+    flat, ia, ja, ra, c = (em.fresh(x) for x in ("ahead", "ia", "ja", "ra", "c"))
+    width = ids + ".shape[1]"
+    step = 64 // (4 if em.dtype == "float32" else 8)  # elements per cache line
+    em.emit(f"{flat} = {i} * {width} + {j} + {PREFETCH_AHEAD}", inner)
+    em.emit(f"{ia} = {flat} // {width}", inner)
+    em.emit(f"if {ia} < {ids}.shape[0]:", inner)
+    em.emit(f"{ja} = {flat} - {ia} * {width}", inner + 1)
+    em.emit(f"{ra} = {ids}[{ia}, {ja}]", inner + 1)
+    em.emit(f"if {ra} >= 0:", inner + 1)
+    em.emit(f"for {c} in range(0, {table}.shape[1], {step}):", inner + 2)
+    em.emit(f"prefetch_element({table}, {ra}, {c})", inner + 3)
+
+
 def _zeros_over_ids(em, node, name, ids: str, table_rows: str):
     """``name = zeros(shape)``, then the loop over the non-padding ids (see _rows_of_ids)."""
     em.emit(f"{name} = np.zeros({em.shape(node.shape)}, dtype=_F)")
@@ -63,6 +82,7 @@ def emit_scatter_rows(em, node, name):
 def emit_gather_dot(em, node, name):
     table, ids, h = (em.name(x) for x in node.inputs)
     i, j, r, inner = _zeros_over_ids(em, node, name, ids, f"{table}.shape[0]")
+    _prefetch_ahead(em, table, ids, i, j, inner)
     acc = em.fresh("acc")
     em.emit(f"{acc} = _F(0.0)", inner)
     _for_columns(
@@ -75,6 +95,7 @@ def emit_gather_dot(em, node, name):
 def emit_bag_rows(em, node, name):
     table, ids, w = (em.name(x) for x in node.inputs)
     i, j, r, inner = _zeros_over_ids(em, node, name, ids, f"{table}.shape[0]")
+    _prefetch_ahead(em, table, ids, i, j, inner)
     weight = em.fresh("wt")
     em.emit(f"{weight} = {w}[{i}, {j}]", inner)
     _for_columns(
