@@ -10,6 +10,7 @@ call: see ``Compiled``), never a read out of bounds.
 from __future__ import annotations
 
 from .emit_structural import emitter
+from .prefetch import LINE_BYTES
 
 RANGE_ERROR = 'raise IndexError("an index input holds an id past the rows of its table")'
 
@@ -36,7 +37,7 @@ def _prefetch_ahead(em, table: str, ids: str, i: str, j: str, inner: int) -> Non
     """Prefetch the table row ``PREFETCH_AHEAD`` ids further on (``codegen/prefetch.py``)."""
     flat, ia, ja, ra, c = (em.fresh(x) for x in ("ahead", "ia", "ja", "ra", "c"))
     width = ids + ".shape[1]"
-    step = 64 // (4 if em.dtype == "float32" else 8)  # elements per cache line
+    step = LINE_BYTES // (4 if em.dtype == "float32" else 8)  # elements per cache line
     em.emit(f"{flat} = {i} * {width} + {j} + {PREFETCH_AHEAD}", inner)
     em.emit(f"{ia} = {flat} // {width}", inner)
     em.emit(f"if {ia} < {ids}.shape[0]:", inner)

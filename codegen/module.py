@@ -35,9 +35,14 @@ PYTHON_SPELLINGS = {
     "fast_sigmoid(": "py_sigmoid(",
     "fast_softplus(": "py_softplus(",
 }
-PYTHON_KERNELS = ("py_sigmoid", "py_softplus")
-FAST_KERNELS = ("fast_exp", "fast_expm1", "fast_log", "fast_log1p", "fast_tanh",
-                "fast_sigmoid", "fast_softplus")  # fmt: skip
+#: Helpers generated code may call, by the module defining them; a module imports those it uses.
+KERNEL_MODULES = {
+    "symgrad.codegen.fastmath": ("fast_exp", "fast_expm1", "fast_log", "fast_log1p", "fast_tanh",
+                                 "fast_sigmoid", "fast_softplus"),
+    "symgrad.codegen.python_math": ("py_sigmoid", "py_softplus"),
+    "symgrad.codegen.prefetch": ("prefetch_element",),
+    "symgrad.codegen.special": ("digamma", "polygamma", "trigamma"),
+}  # fmt: skip
 
 #: Programs that also get a plain-Python copy when the whole graph is scalar.
 PYTHON_COPIES = ("value", "value_and_grad")
@@ -70,16 +75,10 @@ def module_source(programs: list[Program], dtype: str) -> str:
     listing = "\n".join(f"    {p.name}({len(p.params)} arguments)" for p in programs)
     parts = [HEADER.format(listing=listing)]
     text = "\n".join(bodies)
-    used = [k for k in FAST_KERNELS if f"{k}(" in text]
-    if used:
-        parts.append(f"from symgrad.codegen.fastmath import {', '.join(used)}\n")
-    used_py = [k for k in PYTHON_KERNELS if f"{k}(" in text]
-    if used_py:
-        parts.append(f"from symgrad.codegen.python_math import {', '.join(used_py)}\n")
-    if "prefetch_element(" in text:
-        parts.append("from symgrad.codegen.prefetch import prefetch_element\n")
-    if "digamma(" in text or "trigamma(" in text or "polygamma(" in text:
-        parts.append("from symgrad.codegen.special import digamma, polygamma, trigamma\n")
+    for module, names in KERNEL_MODULES.items():
+        used = [k for k in names if f"{k}(" in text]
+        if used:
+            parts.append(f"from {module} import {', '.join(used)}\n")
     parts.append(f"_F = np.{dtype}")
     for literal, name in constants.items():
         parts.append(f"{name} = np.{dtype}({literal})")

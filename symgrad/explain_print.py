@@ -84,7 +84,18 @@ def _lambda_parts(function, operands):
     return (d,), function(d)
 
 
-class TextPrinter(StrPrinter):
+class _ElementwisePrinting:
+    """Elementwise maps in both printers: each printer's ``_apply`` writes ``f(A)``."""
+
+    def _print_ElementwiseApplyFunction(self, expr):
+        variables, body = _lambda_parts(expr.function, [expr.expr])
+        return self._apply(variables, body, [expr.expr])
+
+    def _print_ElementwiseMap(self, expr):
+        return self._apply(expr.function.variables, expr.function.expr, expr.matrices)
+
+
+class TextPrinter(_ElementwisePrinting, StrPrinter):
     """Plain text in the lectures' notation: ``·`` matrix product, ``∘`` Hadamard product,
     ``ᵀ`` transpose, ``1`` a matrix of ones (``1ᵀ`` a row), ``tanh(M)`` entry by entry."""
 
@@ -204,13 +215,6 @@ class TextPrinter(StrPrinter):
             parent = f"({parent})"
         return f"{parent}[{self._print(expr.i)}, {self._print(expr.j)}]"
 
-    def _print_ElementwiseApplyFunction(self, expr):
-        variables, body = _lambda_parts(expr.function, [expr.expr])
-        return self._apply(variables, body, [expr.expr])
-
-    def _print_ElementwiseMap(self, expr):
-        return self._apply(expr.function.variables, expr.function.expr, expr.matrices)
-
     def _apply(self, variables, body, operands) -> str:
         """``f(A)`` entry by entry: the body with the operands written in place when each
         variable occurs once, else ``(x ↦ body)(A)``."""
@@ -251,7 +255,7 @@ def _direct_argument(body: sp.Basic, var: sp.Basic) -> bool:
     return True
 
 
-class LatexPrinter(_SympyLatexPrinter):
+class LatexPrinter(_ElementwisePrinting, _SympyLatexPrinter):
     """SymPy's LaTeX with the same conventions as the text form (``\\mathbf{1}`` for ones,
     ``\\tanh(M)`` entry by entry, ``1 - h∘h`` term order)."""
 
@@ -312,13 +316,6 @@ class LatexPrinter(_SympyLatexPrinter):
         if inner is not None:
             return f"\\operatorname{{sum}}\\left({self._print(inner)}\\right)"
         return super()._print_MatrixElement(expr)
-
-    def _print_ElementwiseApplyFunction(self, expr):
-        variables, body = _lambda_parts(expr.function, [expr.expr])
-        return self._apply(variables, body, [expr.expr])
-
-    def _print_ElementwiseMap(self, expr):
-        return self._apply(expr.function.variables, expr.function.expr, expr.matrices)
 
     def _apply(self, variables, body, operands) -> str:
         if all(body.count(v) == 1 for v in variables):
