@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..ir.program import Program
-from . import emit_gather, emit_scan, emit_sparse  # noqa: F401 - register their emitters
+from . import emit_gather, emit_scan, emit_softmax_rows, emit_sparse  # noqa: F401 - emitters
 from .emit_function import emit_function
 
 #: ``reassoc`` (only that fast-math flag: inf, nan and signed zeros keep their IEEE meaning) lets

@@ -13,6 +13,9 @@ the difference of two large numbers, so float32 stays accurate for logits of ±1
 results do not depend on the shift, the shift has no gradient: its VJP and JVP are zero, and the
 gradients the AD walkers derive from the rest of the graph are exact (for ``logsumexp`` the
 softmax weights ``exp(x - m) / sum(...)``; for log-softmax ``g - softmax * sum(g)``), to any order.
+
+Along the last axis, the common case (the classes of a batch of logits), the three are fused ops
+instead, one loop nest each (:mod:`symgrad.ir.ops_softmax_rows`), with the same numerics.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import sympy as sp
 from . import ops_elementwise as ew
 from .errors import ShapeError
 from .node import Node, make
+from .ops_softmax_rows import along_last_axis, row_op
 from .registry import Op, register
 from .types import TensorType, shape_str
 
@@ -99,8 +103,11 @@ def logsumexp(x: Node, axes: tuple | None = None, keepdims: bool = False) -> Nod
     if x.ndim == 0:
         return x
     axes = _axes(x, axes)
-    _, _, s = _shifted(x, axes)
-    y = ew.add(max_shift(x, axes), _log(s))
+    if along_last_axis(x, axes):
+        y = row_op("logsumexp", x)
+    else:
+        _, _, s = _shifted(x, axes)
+        y = ew.add(max_shift(x, axes), _log(s))
     if keepdims:
         return y
     return reshape(y, tuple(d for k, d in enumerate(x.shape) if k not in axes))
@@ -108,12 +115,16 @@ def logsumexp(x: Node, axes: tuple | None = None, keepdims: bool = False) -> Nod
 
 def log_softmax(x: Node, axes: tuple = (1,)) -> Node:
     """``(x - m) - log(sum(exp(x - m)))`` along ``axes``: finite for any finite ``x``."""
+    if along_last_axis(x, _axes(x, axes)):
+        return row_op("log_softmax", x)
     d, _, s = _shifted(x, _axes(x, axes))
     return ew.sub(d, _log(s))
 
 
 def softmax(x: Node, axes: tuple = (1,)) -> Node:
     """``exp(x - m) / sum(exp(x - m))`` along ``axes``: never overflows, rows sum to 1."""
+    if along_last_axis(x, _axes(x, axes)):
+        return row_op("softmax", x)
     _, e, s = _shifted(x, _axes(x, axes))
     return ew.div(e, s)
 

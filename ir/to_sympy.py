@@ -18,7 +18,8 @@ elementwise functions                  ``ElementwiseApplyFunction`` with a ``Lam
 ``broadcast_to``                       ``OneMatrix(n, 1)*b`` (and the like)
 ``index`` / ``stack``                  ``M[i, j]`` / ``ImmutableMatrix``
 ``logsumexp``                          ``log(exp(M)*OneMatrix(k, 1))`` (row-wise) and the like
-any other op (``max_shift`` ...)       :class:`OpCall`, printed ``max_shift(M; axes=(1,))``
+any other op (``max_shift``,           :class:`OpCall`, printed ``max_shift(M; axes=(1,))``,
+``row_log_softmax`` ...)               ``row_log_softmax(M)``
 =====================================  ===================================================
 
 A 1-d value of length ``k`` is shown as a ``1 x k`` row. Shared nodes (used more than once) become
@@ -157,8 +158,34 @@ def _max_shift(x, axes=()):
     return np.where(np.isfinite(m), m, 0.0)
 
 
+def _row_shifted(x):
+    """``(x - m, sum(exp(x - m)))`` along the last axis, as the fused row kernels compute them."""
+    d = x - _max_shift(x, axes=(x.ndim - 1,))
+    return d, np.exp(d).sum(axis=-1, keepdims=True)
+
+
+def _row_logsumexp(x):
+    d, s = _row_shifted(x)
+    return (x - d)[..., :1] + np.log(s)
+
+
+def _row_log_softmax(x):
+    d, s = _row_shifted(x)
+    return d - np.log(s)
+
+
+def _row_softmax(x):
+    d, s = _row_shifted(x)
+    return np.exp(d) / s
+
+
 #: NumPy implementations of ops raised as :class:`OpCall`: ``fn(*operands, **attrs)``.
-NUMPY_OPS: dict[str, Callable] = {"max_shift": _max_shift}
+NUMPY_OPS: dict[str, Callable] = {
+    "max_shift": _max_shift,
+    "row_logsumexp": _row_logsumexp,
+    "row_log_softmax": _row_log_softmax,
+    "row_softmax": _row_softmax,
+}
 # OpCall keeps its attributes as text (SymPy arguments must be SymPy objects); the values are
 # looked up here when evaluating.
 _OP_ATTRS: dict[tuple[str, str], dict] = {}

@@ -207,7 +207,7 @@ def test_matrix_models_are_cse_and_in_matrix_form(key):
 
 
 def test_softmax_cross_entropy_model():
-    # The nn vocabulary: log-softmax lowers to a max shift, an op SymPy has no word for; it is
+    # The nn vocabulary: log-softmax lowers to a fused row op SymPy has no word for; it is
     # raised as a named call and still evaluates.
     X, W, Y = MatrixSymbol("X", N, 3), MatrixSymbol("W", 3, 2), MatrixSymbol("Y", N, 2)
     f = sg.compile(nn.cross_entropy(nn.leaky_relu(X * W), Y), wrt=[W])

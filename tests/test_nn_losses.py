@@ -401,8 +401,10 @@ def test_rewrites_produce_the_stable_ops():
     with nn_rewrites():
         lowerer = Lowerer({n})
         text = listing(passes.optimize(lowerer.lower_all(HAND_TERMS)))
-    # One max shift and one log of the row sums, shared by the cross-entropy and the row sums.
-    assert text.count("max_shift(") == 1 and text.count(" log(") == 1
+    # The cross-entropy's log of a softmax is one fused log-softmax, the log of the row sums one
+    # fused log-sum-exp; no plain log and no composed max shift remain.
+    assert text.count("row_log_softmax(") == 1 and text.count("row_logsumexp(") == 1
+    assert " log(" not in text and "max_shift(" not in text
     assert "log_sigmoid(%" in text and "softplus(%" in text
 
 

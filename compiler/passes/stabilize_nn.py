@@ -4,6 +4,7 @@ A rewrite rule (for :func:`~symgrad.compiler.passes.rewrite.rewrite`) catching:
 
 * a softmax written by hand, ``exp(X) ∘ 1/sum(exp(X), axis)`` → the max-shifted softmax;
 * ``log(sum(exp(X), axis))`` → the max-shifted log-sum-exp;
+* ``log(softmax(X))`` along the last axis → ``log_softmax(X)`` (one fused op);
 * ``log(exp(v) / s)`` → ``v - log(s)`` (so the log of a softmax is a log-softmax) and
   ``log(exp(v))`` → ``v``;
 * ``1/(1 + exp(-v))`` → ``sigmoid(v)`` (also inside the patterns below, so e.g.
@@ -25,7 +26,7 @@ import sympy as sp
 from sympy.codegen.cfunctions import log1p
 
 from ...ir import ops_elementwise as ew
-from ...ir import ops_nn
+from ...ir import ops_nn, ops_softmax_rows
 from ...ir.node import Node, make
 from ...ir.ops_reduce import sum_op
 from ...ir.ops_shape import broadcast_op, reshape_op
@@ -195,10 +196,22 @@ def _log_of_quotient(node: Node) -> Node | None:
     return ew.sub(v, ew.apply(_LOG, [s], "log"))
 
 
+def _log_of_row_softmax(node: Node) -> Node | None:
+    """``log(view(softmax(x)))`` along the last axis → ``view(log_softmax(x))``: one fused op,
+    and no ``log`` of a probability that underflowed to 0."""
+    if not _single(node) or node.op.body != _LOG:
+        return None
+    inner, views = _peel_views(node.inputs[0])
+    if inner.op is not ops_softmax_rows.row_softmax_op:
+        return None
+    return _reapply_views(ops_softmax_rows.row_op("log_softmax", inner.inputs[0]), views)
+
+
 def stabilize_nn(node: Node) -> Node | None:
     """The rewrite rule: a stable replacement for ``node``, or None."""
     return (
         _softmax_by_hand(node)
+        or _log_of_row_softmax(node)
         or _log_sum_exp(node)
         or _log_of_quotient(node)
         or _chain_templates(node)
