@@ -12,6 +12,9 @@ kernel's ``define`` line in that module once, before any caller links it. llvmli
 rejects, hence the round trip through the IR text. Only Numba's code library internals
 ``_final_module`` / ``_shared_module`` are touched; if they change in a later Numba, the kernel is
 left as it was and only speed is lost.
+
+``kernel_cache`` stores the marked module's IR text, so the compile and the rewrite happen once
+per installation and later processes link the stored IR.
 """
 
 from __future__ import annotations
