@@ -52,6 +52,18 @@ class FunctionEmitter:
     def emit(self, line: str, indent: int = 1) -> None:
         self.lines.append("    " * (indent + self.base) + line)
 
+    def allocate(self, name: str, shape, fill=None, indent: int = 1, dtype: str = "_F") -> None:
+        """``name = np.empty(shape)``, then ``name.fill(fill)`` unless ``fill`` is None.
+
+        Never ``np.zeros``/``np.full``: Numba compiles each NumPy function a generated module
+        uses once per process, ~0.4 s apiece, and ``np.empty`` and ``fill`` are needed anyway.
+        ``shape`` is a shape tuple or already its source text.
+        """
+        text = shape if isinstance(shape, str) else self.shape(shape)
+        self.emit(f"{name} = np.empty({text}, dtype={dtype})", indent)
+        if fill is not None:
+            self.emit(f"{name}.fill({fill})", indent)
+
     def number(self, value) -> str:
         return ScalarPrinter({}, self.dtype, self.constants).number(value)
 
@@ -145,8 +157,12 @@ class FunctionEmitter:
 
         output_ids = {id(o) for o in outputs}
         for m in members:
-            v = f"v{m.uid}"
-            self.emit(f"{v} = {self.scalar_expr(m, source)}", indent)
+            expr = self.scalar_expr(m, source)
+            if expr.isidentifier():
+                v = expr  # an identity body (a view or a cast): no new variable to type
+            else:
+                v = f"v{m.uid}"
+                self.emit(f"{v} = {expr}", indent)
             local[id(m)] = v
             if id(m) in output_ids:
                 self.emit(f"{self.names[id(m)]}[{', '.join(idx)}] = {v}", indent)

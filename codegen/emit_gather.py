@@ -50,7 +50,7 @@ def _prefetch_ahead(em, table: str, ids: str, i: str, j: str, inner: int) -> Non
 
 def _zeros_over_ids(em, node, name, ids: str, table_rows: str):
     """``name = zeros(shape)``, then the loop over the non-padding ids (see _rows_of_ids)."""
-    em.emit(f"{name} = np.zeros({em.shape(node.shape)}, dtype=_F)")
+    em.allocate(name, node.shape, fill=0)
     return _rows_of_ids(em, ids, table_rows)
 
 

@@ -81,7 +81,7 @@ def emit_scan(em, node, name):
     for out in body.sum_out:
         acc = em.fresh("acc")
         if out.ndim:
-            em.emit(f"{acc} = np.zeros({em.shape(out.shape)}, dtype=_F)")
+            em.allocate(acc, out.shape, fill=0)
         else:
             em.emit(f"{acc} = _F(0.0)")
         sums.append(acc)

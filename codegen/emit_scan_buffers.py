@@ -1,20 +1,18 @@
 """Per-step buffers of a scan loop, allocated once before the loop.
 
-The emitters of a body's units allocate each value they produce (``np.empty`` for a fused
-loop's outputs, ``np.zeros`` for a reduction, a fresh array from ``np.dot``). Inside a scan
+The emitters of a body's units allocate each value they produce with ``np.empty`` (a
+reduction then fills it with 0, a matrix product writes into it with ``out=``). Inside a scan
 that would be one heap allocation per value per step. After each unit is emitted, its
-allocation lines are recognised by their exact text (each emitter names node ``k`` ``t<k>``),
-moved in front of the loop, and the in-loop line becomes a write into the buffer: ``np.dot``
-with ``out=``, ``fill(0)`` for a reduction. A line that does not match stays as it was (correct,
-just allocating); ``tests/test_scan_hoist.py`` checks that RNN loops allocate nothing.
+allocation line is recognised by its exact text (each emitter names node ``k`` ``t<k>``) and
+moved in front of the loop; the lines writing into the buffer stay in the loop. A line that does
+not match stays as it was (correct, just allocating); ``tests/test_scan_hoist.py`` checks that
+RNN loops allocate nothing.
 
 Copies are explicit element loops: Numba compiles an array slice assignment (``buf[t] = v``)
 together with a shape-mismatch error path that costs about a second of compile time each.
 """
 
 from __future__ import annotations
-
-from ..ir.ops_linalg import matmul_op
 
 
 def copy_lines(em, dst: str, src: str, shape, prefix: str = "", indent: int = 1) -> None:
@@ -66,33 +64,19 @@ class LoopBuffers:
             name = f"t{node.uid}"
             shape = em.shape(node.shape)
             empty = f"{pad}{name} = np.empty({shape}, dtype=_F)"
-            zeros = f"{pad}{name} = np.zeros({shape}, dtype=_F)"
             target = self.targets.get(id(node))
             for k in range(start, len(em.lines)):
-                line = em.lines[k]
-                if line == empty:
-                    em.lines[k] = None
-                elif line == zeros:
-                    em.lines[k] = f"{pad}{name}.fill(0)"
-                elif node.op is matmul_op and line.startswith(f"{pad}{name} = np.dot("):
-                    em.lines[k] = f"{pad}np.dot({line[len(pad) + len(name) + 10 : -1]}, {name})"
-                else:
+                if em.lines[k] != empty:
                     continue
                 if target is None:
+                    em.lines[k] = None
                     self.hoisted.append(f"{outer}{name} = np.empty({shape}, dtype=_F)")
                 else:
-                    view = f"{pad}{name} = {target}"
-                    em.lines[k] = view if em.lines[k] is None else [view, em.lines[k]]
+                    em.lines[k] = f"{pad}{name} = {target}"
                     self.redirected[id(node)] = target
                     del self.targets[id(node)]
                 break
-        lines = []
-        for line in em.lines[start:]:
-            if isinstance(line, list):
-                lines.extend(line)
-            elif line is not None:
-                lines.append(line)
-        em.lines[start:] = lines
+        em.lines[start:] = [line for line in em.lines[start:] if line is not None]
 
     def finish(self) -> None:
         """Insert the collected allocations in front of the loop header."""

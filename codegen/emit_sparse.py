@@ -40,7 +40,7 @@ def emit_touched_rows(em, node, name):
         em.emit(f"{buf}[{start} + {i} * {src}.shape[1] + {j}] = {r}", 3)
         offset = f"{start} + {src}.size"
     em.emit(f"{order} = np.argsort({buf})")
-    em.emit(f"{slots} = np.full({buf}.size, -1, dtype=np.int64)")
+    em.allocate(slots, f"{buf}.size", fill=-1, dtype="np.int64")
     em.emit(f"{name} = np.empty({buf}.size, dtype=np.int64)")
     dim, q, e, r = em.fresh("m"), em.fresh("q"), em.fresh("e"), em.fresh("r")
     em.emit(f"{dim} = 0")
@@ -99,7 +99,7 @@ def _contributions(node, first: int) -> list:
 @emitter("row_gradient")
 def emit_row_gradient(em, node, name):
     slots, offsets = em.row_slots[id(node.inputs[0])]
-    em.emit(f"{name} = np.zeros({em.shape(node.shape)}, dtype=_F)")
+    em.allocate(name, node.shape, fill=0)
 
     def slot(r, i, j, ids) -> str:
         return f"{slots}[{offsets[id(ids)]} + {i} * {em.name(ids)}.shape[1] + {j}]"

@@ -38,7 +38,7 @@ def emit_const(em, node, name):
     if node.ndim == 0:
         em.emit(f"{name} = _F({value})")
     else:
-        em.emit(f"{name} = np.full({em.shape(node.shape)}, {value}, dtype=_F)")
+        em.allocate(name, node.shape, fill=value)
 
 
 @emitter("eye")
@@ -54,7 +54,13 @@ def emit_dim_value(em, node, name):
 @emitter("matmul")
 def emit_matmul(em, node, name):
     a, b = (em.name(i) for i in node.inputs)
-    em.emit(f"{name} = np.dot({a}, {b})")
+    if node.ndim == 2 and all(i.ndim == 2 for i in node.inputs):
+        # Into a buffer of its own: the allocating np.dot costs ~1 s more of Numba compile per
+        # process, and a scan body can point the buffer at a stack slice or hoist it.
+        em.allocate(name, node.shape)
+        em.emit(f"np.dot({a}, {b}, {name})")
+    else:
+        em.emit(f"{name} = np.dot({a}, {b})")
 
 
 @emitter("transpose")
@@ -75,7 +81,7 @@ def emit_sum(em, node, name):
         em.emit(f"{acc} += {src}[{', '.join(idx)}]", indent)
         em.emit(f"{name} = {acc}")
         return
-    em.emit(f"{name} = np.zeros({em.shape(node.shape)}, dtype=_F)")
+    em.allocate(name, node.shape, fill=0)
     idx, indent = em.open_loops(x.shape)
     out_idx = []
     for k, v in enumerate(idx):
@@ -94,7 +100,7 @@ def emit_reshape(em, node, name):
     if node.ndim == 0:
         em.emit(f"{name} = {src}[{', '.join(['0'] * x.ndim)}]")
     elif x.ndim == 0:
-        em.emit(f"{name} = np.full({em.shape(node.shape)}, {src}, dtype=_F)")
+        em.allocate(name, node.shape, fill=src)
     else:
         em.emit(f"{name} = np.ascontiguousarray({src}).reshape({em.shape(node.shape)})")
 
@@ -126,7 +132,7 @@ def emit_index(em, node, name):
 def emit_scatter_element(em, node, name):
     (x,) = node.inputs
     _check_constant_index(em, node, node)
-    em.emit(f"{name} = np.zeros({em.shape(node.shape)}, dtype=_F)")
+    em.allocate(name, node.shape, fill=0)
     em.emit(f"{name}[{', '.join(str(i) for i in node.attr('index'))}] = {em.name(x)}")
 
 
