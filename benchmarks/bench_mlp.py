@@ -497,16 +497,15 @@ print(json.dumps({"import_s": t1 - t0, "compile_step_s": t2 - t1, "first_call_s"
 
 
 def compile_times(size: str, threads: int) -> dict:
-    """symgrad's step in a new process: cold (empty cache folder) then warm (same folder)."""
+    """symgrad's step in new processes, one per :data:`common.COMPILE_PHASES` entry."""
     sizes, batch = SIZES[size]
     env = dict(os.environ, **common.thread_env(threads))
     out = {}
     with tempfile.TemporaryDirectory(prefix="symgrad-bench-mlp-") as tmp:
-        env["SYMGRAD_CACHE_DIR"] = tmp
-        for kind in ("cold", "warm"):
+        for kind, phase_env in common.compile_phase_envs(tmp, env):
             proc = subprocess.run([sys.executable, "-c", _COMPILE_CHILD,
                                    json.dumps([list(sizes), batch])],
-                                  env=env, capture_output=True, text=True)  # fmt: skip
+                                  env=phase_env, capture_output=True, text=True)  # fmt: skip
             if proc.returncode:
                 out[kind] = {"error": proc.stderr.strip().splitlines()[-1:]}
             else:
@@ -548,11 +547,12 @@ def print_tables(results: dict) -> None:
                 )
             )
     if results.get("compile"):
-        print("\nsymgrad compile_step + first call, new process (cold = empty SYMGRAD_CACHE_DIR, "
-              "warm = same folder again); seconds")  # fmt: skip
+        print("\nsymgrad compile_step + first call, new process (first use = empty model and "
+              "kernel caches, cold = empty SYMGRAD_CACHE_DIR with kernels cached, warm = same "
+              "folder again); seconds")  # fmt: skip
         table = []
         for size, c in results["compile"].items():
-            for kind in ("cold", "warm"):
+            for kind in common.COMPILE_PHASES:
                 r = c.get(kind, {})
                 if "error" in r:
                     table.append([size, kind, str(r["error"])[:60], "", "", ""])

@@ -447,10 +447,9 @@ def compile_times(cell: str, threads: int) -> dict:
     out = {}
     here = str(Path(__file__).resolve().parent)
     with tempfile.TemporaryDirectory(prefix="symgrad-bench-rnn-") as tmp:
-        env["SYMGRAD_CACHE_DIR"] = tmp
-        for kind in ("cold", "warm"):
+        for kind, phase_env in common.compile_phase_envs(tmp, env):
             proc = subprocess.run([sys.executable, "-c", _COMPILE_CHILD, cell, here],
-                                  env=env, capture_output=True, text=True)  # fmt: skip
+                                  env=phase_env, capture_output=True, text=True)  # fmt: skip
             if proc.returncode:
                 out[kind] = {"error": proc.stderr.strip().splitlines()[-1:]}
             else:
@@ -475,11 +474,12 @@ def print_tables(results: dict) -> None:
         print(common.format_table(["cell", "contender", "median/step", "vs symgrad"], table))
     if results.get("compile"):
         print("\nsymgrad compile_step, then the same step called at T=10 (first call: Numba "
-              "compile or cache load) and T=500; new process; cold = empty SYMGRAD_CACHE_DIR, "
+              "compile or cache load) and T=500; new process; first use = empty model and "
+              "kernel caches, cold = empty SYMGRAD_CACHE_DIR (kernels cached), "
               "warm = same folder again; seconds")  # fmt: skip
         table = []
         for cell, c in results["compile"].items():
-            for kind in ("cold", "warm"):
+            for kind in common.COMPILE_PHASES:
                 r = c.get(kind, {})
                 if "error" in r:
                     table.append([cell, kind, str(r["error"])[:60], "", "", "", ""])

@@ -256,6 +256,23 @@ def fmt_number(value: float) -> str:
     return f"{value:.{digits}f}"
 
 
+#: Compile-time phases, each a new process, in the order they run: *first use* (empty model cache
+#: and empty kernel cache: symgrad's fastmath kernels are compiled too, once per installation),
+#: *cold* (a model never compiled before; kernels cached) and *warm* (the same model again).
+COMPILE_PHASES = ("first use", "cold", "warm")
+
+
+def compile_phase_envs(tmp: str, env: dict) -> list[tuple[str, dict]]:
+    """``(phase, environment)`` per :data:`COMPILE_PHASES` entry, cache folders inside ``tmp``."""
+    folders = {name: os.path.join(tmp, name) for name in ("kernels", "first", "model")}
+    for folder in folders.values():
+        os.makedirs(folder, exist_ok=True)
+    kernels = {"SYMGRAD_KERNEL_CACHE_DIR": folders["kernels"]}
+    first = dict(env, SYMGRAD_CACHE_DIR=folders["first"], **kernels)
+    model = dict(env, SYMGRAD_CACHE_DIR=folders["model"], **kernels)
+    return [("first use", first), ("cold", model), ("warm", model)]
+
+
 def run_thread_children(script: str, threads: Iterable[int], child_args: list[str]) -> dict:
     """Run ``script --child T`` once per thread count ``T`` and collect their JSON results.
 
