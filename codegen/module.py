@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..ir.program import Program
 from . import emit_gather, emit_scan, emit_softmax_rows, emit_sparse  # noqa: F401 - emitters
 from .emit_function import emit_function
+from .shared_loops import share_repeated_loops
 
 #: ``reassoc`` (only that fast-math flag: inf, nan and signed zeros keep their IEEE meaning) lets
 #: LLVM vectorise float sums, dot products and row reductions, which it otherwise must keep in
@@ -78,6 +79,9 @@ def module_source(programs: list[Program], dtype: str) -> str:
                 for fast, exact in PYTHON_SPELLINGS.items():
                     plain = plain.replace(fast, exact)
                 bodies.append(plain + "\n")
+    # Loop nests repeated across the compiled functions are compiled once, as helpers.
+    compiled, helpers = share_repeated_loops(bodies[: len(programs)], DECORATOR)
+    bodies = helpers + compiled + bodies[len(programs) :]
     listing = "\n".join(f"    {p.name}({len(p.params)} arguments)" for p in programs)
     parts = [HEADER.format(listing=listing)]
     text = "\n".join(bodies)

@@ -103,9 +103,25 @@ def test_global_norm_clipping_bounds_the_update():
 def test_updates_are_written_straight_into_the_parameters(step):
     # The fused update loops write each new element over the old one: no temporary the size of
     # a parameter and no copy loop after the computation.
+    # (A nest repeated for several parameters is one helper, ``_loop<k>``, called with each.)
     source = step.source
     names = step.input_names
     for param in ("W1", "W2", "W1:m", "W2:v"):
         arg = f"arg{names.index(param)}"
-        assert re.search(rf"^\s+{arg}\[i\d+, i\d+\] = v\d+$", source, re.M), param
+        assert any(
+            re.search(rf"^\s+{target}\[[iv]\d+, [iv]\d+\] = v\d+$", source, re.M)
+            for target in _names_written_as(arg, source)
+        ), param
     assert not re.search(r"^\s+arg\d+\[i\d+, i\d+\] = t\d+\[", source, re.M)
+    assert not re.search(r"^\s+a\d+\[v\d+, v\d+\] = a\d+\[", source, re.M)
+
+
+def _names_written_as(arg: str, source: str) -> list[str]:
+    """``arg`` itself and the helper parameters it is passed as."""
+    names = [arg]
+    for helper, args in re.findall(r"^\s+(_loop\d+)\((.*)\)$", source, re.M):
+        args = [a.strip() for a in args.split(",")]
+        if arg in args:
+            params = re.search(rf"^def {helper}\((.*)\):$", source, re.M).group(1).split(", ")
+            names.append(params[args.index(arg)])
+    return names
