@@ -43,9 +43,13 @@ def library_fingerprint() -> str:
     import sympy
 
     h = hashlib.sha256()
+    from .blas import backend
+
     h.update(
         f"{sys.version_info[:3]}|{numba.__version__}|{numpy.__version__}|{sympy.__version__}".encode()
     )
+    # Numba's machine cache of a generated function does not record which GEMM it linked.
+    h.update(f"|blas={backend()}".encode())
     root = Path(__file__).resolve().parent.parent
     for folder in ("ir", "compiler", "codegen", "symgrad"):
         base = root / folder

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from ..ir.errors import UnsupportedExpressionError
 from ..ir.node import Node
+from .blas import matmul_call
 
 EMITTERS: dict[str, Callable] = {}
 
@@ -58,7 +59,7 @@ def emit_matmul(em, node, name):
         # Into a buffer of its own: the allocating np.dot costs ~1 s more of Numba compile per
         # process, and a scan body can point the buffer at a stack slice or hoist it.
         em.allocate(name, node.shape)
-        em.emit(f"np.dot({a}, {b}, {name})")
+        em.emit(f"{matmul_call()}({a}, {b}, {name})")
     else:
         em.emit(f"{name} = np.dot({a}, {b})")
 

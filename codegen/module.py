@@ -49,6 +49,7 @@ KERNEL_MODULES = {
     "symgrad.codegen.python_math": ("py_sigmoid", "py_softplus"),
     "symgrad.codegen.prefetch": ("prefetch_element",),
     "symgrad.codegen.special": ("digamma", "polygamma", "trigamma"),
+    "symgrad.codegen.blas": ("gemm",),
 }  # fmt: skip
 
 #: Programs that also get a plain-Python copy when the whole graph is scalar.

@@ -14,6 +14,7 @@ from sympy import MatrixSymbol, OneMatrix
 
 import symgrad as sg
 from symgrad import nn
+from symgrad.codegen.blas import matmul_call
 from symgrad.codegen.pipeline import GeneratedCodePipeline
 from symgrad.runtime import SGD
 
@@ -51,5 +52,5 @@ def test_generated_code_allocates_with_empty_only():
         assert "np.empty(" in source
         for costly in ("np.zeros(", "np.full(", "np.ones("):
             assert costly not in source
-        # Matrix products write into a buffer (np.dot with out=), never allocate one.
-        assert "= np.dot(" not in source and "np.dot(" in source
+        # Matrix products write into a buffer (np.dot with out=, or gemm), never allocate one.
+        assert "= np.dot(" not in source and f"{matmul_call()}(" in source

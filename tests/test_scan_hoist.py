@@ -12,6 +12,7 @@ import pytest
 import sympy as sp
 
 import symgrad as sg
+from symgrad.codegen.blas import matmul_call
 from symgrad.testing import check_grad
 
 T, n = sp.symbols("T n")
@@ -29,6 +30,9 @@ U = sp.MatrixSymbol("U", H, H)
 b = sp.MatrixSymbol("b", 1, H)
 u = sp.Dummy("u")
 SIGMOID = sp.Lambda(u, 1 / (1 + sp.exp(-u)))
+
+#: How generated code spells a 2-D matrix product (np.dot or the MKL gemm).
+MATMUL = matmul_call() + "("
 
 
 def masked_elman():
@@ -85,7 +89,7 @@ def test_input_projection_is_one_matmul_before_the_loop(elman):
     w = arg(elman, "W")
     uses = [ln for ln in lines[1:] if re.search(rf"\b{w}\b", ln)]
     assert len(uses) == 1, uses
-    assert "np.dot(" in uses[0] and at_function_level(uses[0]), uses
+    assert MATMUL in uses[0] and at_function_level(uses[0]), uses
     ((_, body),) = loops(lines)
     assert not any(re.search(rf"\b{w}\b", ln) for ln in body)
 
@@ -103,7 +107,7 @@ def test_backward_runs_one_forward_loop_and_reads_saved_values(elman):
     for name in ("W", "U"):
         assert not re.search(rf"\b{arg(elman, name)}\b", text), name
     # The shared-weight gradients are single products after the loop.
-    w_grad = [ln for ln in lines if "np.dot(" in ln and at_function_level(ln)]
+    w_grad = [ln for ln in lines if MATMUL in ln and at_function_level(ln)]
     assert len(w_grad) >= 3  # X·W before, then Σ x_tᵀ δ_t, Σ h_{t-1}ᵀ δ_t and δ·Wᵀ after
 
 
@@ -185,7 +189,7 @@ def test_lstm_hoists_every_input_projection_and_recomputes_nothing():
     f = sg.compile(loss, wrt=wrt + [X_cells])  # source only: Numba compiles on first call
     lines = function_source(f, "value_and_grad")
     input_weights = [arg(f, f"l{k}") for k in (0, 2, 4, 6)]  # U_f, U_i, U_o, U_c: (D, H)
-    outside = [ln for ln in lines if at_function_level(ln) and "np.dot(" in ln]
+    outside = [ln for ln in lines if at_function_level(ln) and MATMUL in ln]
     for w in input_weights:
         assert sum(bool(re.search(rf"\b{w}\b", ln)) for ln in outside) == 1, w
     found = loops(lines)
@@ -232,9 +236,9 @@ def test_loops_multiply_by_plain_copies_of_transposed_weights():
     # Transposes made at function level, outside every loop.
     views = {m.group(1) for ln in lines if (m := re.match(r"    (t\d+) = \w+\.T$", ln))}
     reverse = [body for head, body in loops(lines) if ", -1, -1)" in head]
-    products = [ln for body in reverse for ln in body if "np.dot(" in ln]
+    products = [ln for body in reverse for ln in body if MATMUL in ln]
     assert len(products) >= 4, products
     for ln in products:
-        operands = re.findall(r"\w+", ln.split("np.dot(", 1)[1])
+        operands = re.findall(r"\w+", ln.split(MATMUL, 1)[1])
         assert not views & set(operands), ln
     assert sum("np.ascontiguousarray(t" in ln for ln in lines) >= 4

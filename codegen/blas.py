@@ -1,0 +1,225 @@
+"""The matrix product generated code calls: Intel MKL's ``cblas_?gemm`` when available.
+
+Numba's ``np.dot`` goes through SciPy's OpenBLAS. On the shapes of a training step (a batch of
+64-256 rows times 256-1024 columns) MKL's single-threaded GEMM runs 64-92 GFLOP/s on these
+machines against 52-72 for that OpenBLAS (``benchmarks/bench_gemm.py``), so when the optional
+``mkl`` package is installed (``pip install symgrad[mkl]``) generated code calls
+:func:`gemm`, which goes straight to ``cblas_sgemm``/``cblas_dgemm``; otherwise it keeps
+``np.dot(a, b, out)``.
+
+``SYMGRAD_BLAS`` chooses: ``auto`` (the default: MKL when installed), ``mkl`` (an error when it
+is not) or ``numpy``. The choice is part of the cache key of generated modules
+(:func:`symgrad.codegen.cache.library_fingerprint`), because Numba's machine cache of a
+generated function does not know which GEMM it was linked against.
+
+The MKL functions are registered under symgrad's own symbol names (``llvmlite``'s
+``add_symbol``), which LLVM resolves when it links a function, freshly compiled or loaded from
+Numba's cache, so another copy of MKL in the process (PyTorch links one in) is never picked up by
+accident. MKL's threads follow ``MKL_NUM_THREADS`` and ``threadpoolctl`` like any BLAS.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.metadata
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from numba import njit, types
+from numba.core.errors import TypingError
+from numba.extending import overload
+
+from ..ir.errors import SymgradError
+
+ENV = "SYMGRAD_BLAS"
+CHOICES = ("auto", "mkl", "numpy")
+
+# CBLAS enums.
+_ROW_MAJOR = 101
+_NO_TRANS = 111
+_TRANS = 112
+
+_SYMBOLS = {"cblas_sgemm": "symgrad_mkl_sgemm", "cblas_dgemm": "symgrad_mkl_dgemm"}
+
+
+class BlasBackendError(SymgradError):
+    """The BLAS named by ``SYMGRAD_BLAS`` is unknown or not installed."""
+
+
+def _mkl_runtime_paths() -> list[Path]:
+    """``libmkl_rt`` files of the installed ``mkl`` distribution (pip puts them in ``lib/``)."""
+    try:
+        files = importlib.metadata.distribution("mkl").files or []
+    except importlib.metadata.PackageNotFoundError:
+        return []
+    found = [Path(f.locate()).resolve() for f in files if Path(str(f)).name.startswith("libmkl_rt")]
+    return sorted(p for p in found if p.exists())
+
+
+@lru_cache(maxsize=1)
+def _load_mkl() -> ctypes.CDLL | None:
+    """Open ``libmkl_rt`` and register its GEMMs with LLVM; ``None`` when MKL is not installed."""
+    import llvmlite.binding as llvm
+
+    for path in _mkl_runtime_paths():
+        try:
+            lib = ctypes.CDLL(str(path))
+            addresses = {ours: ctypes.cast(getattr(lib, name), ctypes.c_void_p).value
+                         for name, ours in _SYMBOLS.items()}  # fmt: skip
+        except (OSError, AttributeError):
+            continue
+        for ours, address in addresses.items():
+            llvm.add_symbol(ours, address)
+        return lib
+    return None
+
+
+def select_backend(choice: str) -> str:
+    """The backend a ``SYMGRAD_BLAS`` value selects: ``"mkl"`` or ``"numpy"``.
+
+    Raises
+    ------
+    BlasBackendError
+        For an unknown value, or ``mkl`` when Intel MKL is not installed.
+    """
+    choice = choice.strip().lower() or "auto"
+    if choice not in CHOICES:
+        raise BlasBackendError(f"{ENV}={choice!r}: expected one of {', '.join(CHOICES)}")
+    if choice == "numpy":
+        return "numpy"
+    if _load_mkl() is not None:
+        return "mkl"
+    if choice == "mkl":
+        raise BlasBackendError(
+            f"{ENV}=mkl but Intel MKL is not installed: pip install 'symgrad[mkl]' (or unset {ENV})"
+        )
+    return "numpy"
+
+
+@lru_cache(maxsize=1)
+def backend() -> str:
+    """``"mkl"`` or ``"numpy"``: the matrix product this process's generated code uses.
+
+    Read once per process from ``SYMGRAD_BLAS`` (see :func:`select_backend`).
+    """
+    return select_backend(os.environ.get(ENV, "auto"))
+
+
+def mkl_version() -> str | None:
+    """MKL's version string when it is the backend, else ``None``."""
+    if backend() != "mkl":
+        return None
+    buf = ctypes.create_string_buffer(256)
+    _load_mkl().mkl_get_version_string(buf, len(buf))
+    return buf.value.decode()
+
+
+def _cblas_signature(real):
+    i = types.intc
+    return types.void(i, i, i, i, i, i, real, types.voidptr, i, types.voidptr, i, real,
+                      types.voidptr, i)  # fmt: skip
+
+
+_sgemm = types.ExternalFunction(_SYMBOLS["cblas_sgemm"], _cblas_signature(types.float32))
+_dgemm = types.ExternalFunction(_SYMBOLS["cblas_dgemm"], _cblas_signature(types.float64))
+
+
+@njit(inline="always")
+def _operand(x, itemsize):
+    """``(transpose flag, leading dimension, array)`` presenting ``x`` to row-major CBLAS.
+
+    Rows of unit stride go as they are, columns of unit stride as the transpose; anything else
+    (a strided slice, a negative stride) is copied first.
+    """
+    rows, cols = x.shape
+    s0, s1 = x.strides
+    if (cols == 1 or s1 == itemsize) and s0 > 0 and s0 % itemsize == 0:
+        ld = s0 // itemsize
+        if rows == 1:
+            ld = max(ld, cols)
+        if ld >= cols:
+            return _NO_TRANS, ld, x
+    if (rows == 1 or s0 == itemsize) and s1 > 0 and s1 % itemsize == 0:
+        ld = s1 // itemsize
+        if cols == 1:
+            ld = max(ld, rows)
+        if ld >= rows:
+            return _TRANS, ld, x
+    return _NO_TRANS, max(cols, 1), np.ascontiguousarray(x)
+
+
+def gemm(a, b, out):
+    """``out[...] = a @ b`` for 2-D float arrays of one dtype (callable from ``@njit`` code).
+
+    Parameters
+    ----------
+    a, b : ndarray
+        ``(m, k)`` and ``(k, n)`` float32 or float64 arrays, any strides (C or Fortran order and
+        transposed views go to MKL as they are; other layouts are copied).
+    out : ndarray
+        ``(m, n)`` array of the same dtype, written in full; it must not overlap ``a`` or ``b``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numba import njit
+    >>> from symgrad.codegen.blas import gemm
+    >>> @njit
+    ... def product(a, b):
+    ...     out = np.empty((a.shape[0], b.shape[1]))
+    ...     gemm(a, b, out)
+    ...     return out
+    >>> product(np.ones((2, 3)), np.ones((3, 2)))
+    array([[3., 3.],
+           [3., 3.]])
+    """
+    raise NotImplementedError("gemm is called from @njit code")
+
+
+@overload(gemm, jit_options={"nogil": True})
+def _gemm_impl(a, b, out):
+    if _load_mkl() is None:
+        raise TypingError("gemm calls Intel MKL, not installed: pip install 'symgrad[mkl]'")
+    arrays = (a, b, out)
+    if not all(isinstance(t, types.Array) and t.ndim == 2 for t in arrays):
+        raise TypingError(f"gemm takes three 2-D arrays, got {a}, {b}, {out}")
+    dtypes = {t.dtype for t in arrays}
+    if len(dtypes) != 1 or dtypes.pop() not in (types.float32, types.float64):
+        raise TypingError(f"gemm needs one float dtype (float32 or float64), got {a}, {b}, {out}")
+    single = a.dtype == types.float32
+    cblas = _sgemm if single else _dgemm
+    real = np.float32 if single else np.float64
+    itemsize = 4 if single else 8
+
+    def impl(a, b, out):
+        m, k = a.shape
+        n = b.shape[1]
+        if b.shape[0] != k or out.shape[0] != m or out.shape[1] != n:
+            raise ValueError("gemm: shapes of a, b and out do not match")
+        if m == 0 or n == 0:
+            return
+        if k == 0:
+            out[:, :] = 0
+            return
+        ta, lda, a2 = _operand(a, itemsize)
+        tb, ldb, b2 = _operand(b, itemsize)
+        s0, s1 = out.strides
+        direct = (n == 1 or s1 == itemsize) and s0 > 0 and s0 % itemsize == 0
+        if direct and (m == 1 or s0 // itemsize >= n):
+            ldc = max(s0 // itemsize, n)
+            cblas(_ROW_MAJOR, ta, tb, m, n, k, real(1.0), a2.ctypes, lda, b2.ctypes, ldb,
+                  real(0.0), out.ctypes, ldc)  # fmt: skip
+        else:
+            c = np.empty((m, n), dtype=out.dtype)
+            cblas(_ROW_MAJOR, ta, tb, m, n, k, real(1.0), a2.ctypes, lda, b2.ctypes, ldb,
+                  real(0.0), c.ctypes, n)  # fmt: skip
+            out[:, :] = c
+
+    return impl
+
+
+def matmul_call() -> str:
+    """The function generated code calls as ``f(a, b, out)`` for a 2-D matrix product."""
+    return "gemm" if backend() == "mkl" else "np.dot"
