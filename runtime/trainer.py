@@ -317,9 +317,11 @@ class Trainer:
 
         run = self._bind(self.compiled_step(), arrays)
         if val is not None:
-            t0 = time.perf_counter()  # compile the evaluation function too, on one row
+            # Compile the evaluation function too, on one row: its build (which compiled_eval
+            # times itself) and its first call count as compile time, once.
+            before, t0 = self.compile_seconds, time.perf_counter()
             self._evaluate(tuple(a[:1] for a in val[0]), val[1][:1])
-            self.compile_seconds += time.perf_counter() - t0
+            self.compile_seconds = before + (time.perf_counter() - t0)
         batches = Batches([*arrays, labels], self.batch_size, seed=self.rng)
         bar = tqdm(
             total=(epochs - self.epoch) * len(batches),
