@@ -60,6 +60,10 @@ class FunctionEmitter:
         ``shape`` is a shape tuple or already its source text.
         """
         text = shape if isinstance(shape, str) else self.shape(shape)
+        if dtype == "_F" and isinstance(fill, (int, float)):
+            # A float constant, not an int literal: fill(0) and fill(_K1) would be two
+            # compiled variants of ``fill``.
+            fill = self.number(fill)
         self.emit(f"{name} = np.empty({text}, dtype={dtype})", indent)
         if fill is not None:
             self.emit(f"{name}.fill({fill})", indent)

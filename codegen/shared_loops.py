@@ -70,8 +70,13 @@ class _Canonicalise(ast.NodeTransformer):
                     lifted.append(self.visit(arg))  # depends on an enclosing loop variable
                 else:
                     # One parameter per bound (even equal ones): a 128x128 nest then shares
-                    # its helper with a 64x128 one.
-                    lifted.append(ast.Name(self._param(ast.unparse(arg), share=False), ast.Load()))
+                    # its helper with a 64x128 one. A constant bound is passed as np.intp(n):
+                    # Numba would type a bare literal as Literal[int](n) and compile the
+                    # helper once per distinct size.
+                    source = ast.unparse(arg)
+                    if isinstance(arg, ast.Constant):
+                        source = f"np.intp({source})"
+                    lifted.append(ast.Name(self._param(source, share=False), ast.Load()))
             return ast.copy_location(ast.Call(node.func, lifted, []), node)
         return self.generic_visit(node)
 
@@ -96,17 +101,21 @@ def _candidates(k: int, source: str) -> list[_Nest]:
     bound = {a.arg for a in fn.args.args} | _names(fn, ast.Store)
     lines = source.splitlines()
     found = []
+    # Names each top-level statement stores and loads, walked once (not once per loop nest).
+    stores = [_names(stmt, ast.Store) for stmt in fn.body]
+    loads = [_names(stmt, ast.Load) for stmt in fn.body]
+    stored_before = [{a.arg for a in fn.args.args}]
+    for names in stores:
+        stored_before.append(stored_before[-1] | names)
+    loaded_after = [set()]
+    for names in reversed(loads):
+        loaded_after.append(loaded_after[-1] | names)
+    loaded_after.reverse()  # loaded_after[pos]: loads of statements pos.. to the end
     for pos, stmt in enumerate(fn.body):
         if not isinstance(stmt, ast.For):
             continue
-        own = _names(stmt, ast.Store)
-        before = {a.arg for a in fn.args.args}
-        for earlier in fn.body[:pos]:
-            before |= _names(earlier, ast.Store)
-        after: set[str] = set()
-        for later in fn.body[pos + 1 :]:
-            after |= _names(later, ast.Load)
-        if own & (before | after):
+        own = stores[pos]
+        if own & (stored_before[pos] | loaded_after[pos + 1]):
             continue  # it assigns a variable of the function (an accumulator): leave it
         canon = _Canonicalise(bound - own, own)
         tree = canon.visit(ast.parse(ast.unparse(stmt)).body[0])
@@ -156,8 +165,8 @@ def share_repeated_loops(bodies: list[str], decorator: str) -> tuple[list[str], 
     >>> print(new[0])
     @njit
     def f(x, y):
-        _loop0(3, x)
-        _loop0(4, y)
+        _loop0(np.intp(3), x)
+        _loop0(np.intp(4), y)
         return x
     <BLANKLINE>
     >>> print(helpers[0])

@@ -178,3 +178,39 @@ def test_both_backends_give_the_same_loss_and_gradients():
         assert mkl[dtype]["value"] == pytest.approx(numpy[dtype]["value"], rel=tol)
         for g_mkl, g_np in zip(mkl[dtype]["grads"], numpy[dtype]["grads"]):
             np.testing.assert_allclose(g_mkl, g_np, rtol=tol, atol=tol)
+
+
+_KERNEL_CHILD = textwrap.dedent(
+    """
+    import json
+    import numpy as np
+    from numba import njit
+    from symgrad.codegen import blas
+
+    @njit
+    def product(a, b, out):
+        blas.gemm(a, b, out)
+
+    a = np.ones((3, 4), dtype=np.float32)
+    out = np.empty((4, 4), dtype=np.float32)
+    product(a.T, a, out)  # an F-contiguous and a C-contiguous operand
+    assert (out == 3).all()
+    stats = blas._sgemm_contiguous.stats
+    print(json.dumps({"hits": sum(stats.cache_hits.values()),
+                      "misses": sum(stats.cache_misses.values())}))
+    """
+)
+
+
+@needs_mkl
+def test_gemm_kernels_are_compiled_once_per_installation(tmp_path):
+    """A new process loads the GEMM kernel from Numba's cache instead of compiling it again."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), SYMGRAD_BLAS="mkl")
+    runs = []
+    for _ in range(2):
+        proc = subprocess.run(
+            [sys.executable, "-c", _KERNEL_CHILD], env=env, capture_output=True, text=True
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    assert runs == [{"hits": 0, "misses": 1}, {"hits": 1, "misses": 0}]

@@ -47,8 +47,9 @@ def test_nests_differing_in_names_and_sizes_share_one_helper():
     )
     (new,), helpers = share_repeated_loops([source], "@njit")
     assert len(helpers) == 1
-    assert "_loop0(3, n, x, y)" in new and "_loop0(n, n, y, x)" in new
-    namespace: dict = {"njit": lambda f: f}
+    # A constant bound goes as np.intp: Numba would specialise the helper on a bare literal.
+    assert "_loop0(np.intp(3), n, x, y)" in new and "_loop0(n, n, y, x)" in new
+    namespace: dict = {"njit": lambda f: f, "np": np}
     exec(helpers[0] + new, namespace)
     x, y = np.zeros((3, 3)), np.arange(9.0).reshape(3, 3)
     namespace["f"](x, y, 3)
@@ -66,3 +67,10 @@ def test_a_training_step_updates_its_parameters_through_one_helper():
     calls = [ln for ln in step.source.splitlines() if ln.strip().startswith("_loop")]
     helpers = {ln.strip().split("(")[0] for ln in calls}
     assert len(calls) >= 4 and len(helpers) < len(calls)
+    # Each helper is compiled once, though W1 (3x4) and W2 (4x2) have different sizes.
+    rng = np.random.default_rng(0)
+    values = {"X": rng.normal(size=(5, 3)), "Y": np.eye(2)[rng.integers(0, 2, 5)], "opt:lr": 0.1}
+    values |= {str(p): rng.normal(size=p.shape) for p in (W1, b1, W2, b2)}
+    step(values)
+    for name in helpers:
+        assert len(getattr(step._module, name).signatures) == 1, name
