@@ -496,7 +496,7 @@ print(json.dumps({"import_s": t1 - t0, "compile_step_s": t2 - t1, "first_call_s"
 """
 
 
-def compile_times(size: str, threads: int) -> dict:
+def _compile_once(size: str, threads: int) -> dict:
     """symgrad's step in new processes, one per :data:`common.COMPILE_PHASES` entry."""
     sizes, batch = SIZES[size]
     env = dict(os.environ, **common.thread_env(threads))
@@ -513,9 +513,19 @@ def compile_times(size: str, threads: int) -> dict:
     return out
 
 
+def compile_times(size: str, threads: int, repeats: int = 1) -> dict:
+    """Each compile phase ``repeats`` times (fresh cache folders each time), medians per phase."""
+    return common.median_of_runs([_compile_once(size, threads) for _ in range(repeats)])
+
+
 # -- parent: run children, print tables ---------------------------------------------------------
 def fmt_time(seconds: float) -> str:
     return f"{seconds * 1e6:.1f} µs" if seconds < 1e-3 else f"{seconds * 1e3:.2f} ms"
+
+
+def _compile_runs(results: dict) -> int:
+    phases = next(iter(results["compile"].values()), {})
+    return max((p.get("runs", 1) for p in phases.values()), default=1)
 
 
 def print_tables(results: dict) -> None:
@@ -549,7 +559,8 @@ def print_tables(results: dict) -> None:
     if results.get("compile"):
         print("\nsymgrad compile_step + first call, new process (first use = empty model and "
               "kernel caches, cold = empty SYMGRAD_CACHE_DIR with kernels cached, warm = same "
-              "folder again); seconds")  # fmt: skip
+              "folder again); seconds; median of "
+              f"{_compile_runs(results)} run(s) each")  # fmt: skip
         table = []
         for size, c in results["compile"].items():
             for kind in common.COMPILE_PHASES:
@@ -575,6 +586,12 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout", type=float, default=240.0,
                     help="seconds allowed to build one contender (0: none)")  # fmt: skip
     ap.add_argument("--no-compile", action="store_true", help="skip the compile-time section")
+    ap.add_argument(
+        "--compile-repeats",
+        type=int,
+        default=None,
+        help="runs of each compile phase, medians reported (default 3; 1 with --quick)",
+    )
     ap.add_argument("--out", type=Path, default=common.RESULTS_DIR / "mlp.json")
     ap.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--child-out", type=Path, default=None, help=argparse.SUPPRESS)
@@ -606,9 +623,10 @@ def main(argv=None) -> int:
     results["threads"] = common.run_thread_children(__file__, threads, child_args)
     if not args.no_compile and (not args.only or "symgrad" in args.only):
         results["compile"] = {}
+        repeats = args.compile_repeats or (1 if args.quick else 3)
         for size in args.sizes:
             print(f"[compile] {size} cold+warm ...", file=sys.stderr, flush=True)
-            results["compile"][size] = compile_times(size, threads[0])
+            results["compile"][size] = compile_times(size, threads[0], repeats)
     first = next(iter(results["threads"].values()), None)
     if first:
         results["machine"] = first["machine"]

@@ -442,7 +442,7 @@ print(json.dumps(out))
 """
 
 
-def compile_times(cell: str, threads: int) -> dict:
+def _compile_once(cell: str, threads: int) -> dict:
     env = dict(os.environ, **common.thread_env(threads))
     out = {}
     here = str(Path(__file__).resolve().parent)
@@ -455,6 +455,16 @@ def compile_times(cell: str, threads: int) -> dict:
             else:
                 out[kind] = json.loads(proc.stdout.strip().splitlines()[-1])
     return out
+
+
+def compile_times(cell: str, threads: int, repeats: int = 1) -> dict:
+    """Each compile phase ``repeats`` times (fresh cache folders each time), medians per phase."""
+    return common.median_of_runs([_compile_once(cell, threads) for _ in range(repeats)])
+
+
+def _compile_runs(results: dict) -> int:
+    phases = next(iter(results["compile"].values()), {})
+    return max((p.get("runs", 1) for p in phases.values()), default=1)
 
 
 def print_tables(results: dict) -> None:
@@ -476,7 +486,8 @@ def print_tables(results: dict) -> None:
         print("\nsymgrad compile_step, then the same step called at T=10 (first call: Numba "
               "compile or cache load) and T=500; new process; first use = empty model and "
               "kernel caches, cold = empty SYMGRAD_CACHE_DIR (kernels cached), "
-              "warm = same folder again; seconds")  # fmt: skip
+              "warm = same folder again; seconds; median of "
+              f"{_compile_runs(results)} run(s) each")  # fmt: skip
         table = []
         for cell, c in results["compile"].items():
             for kind in common.COMPILE_PHASES:
@@ -512,6 +523,12 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout", type=float, default=180.0,
                     help="seconds allowed to build PyTensor's scan (0: no limit)")  # fmt: skip
     ap.add_argument("--no-compile", action="store_true", help="skip the compile-time section")
+    ap.add_argument(
+        "--compile-repeats",
+        type=int,
+        default=None,
+        help="runs of each compile phase, medians reported (default 3; 1 with --quick)",
+    )
     ap.add_argument("--out", type=Path, default=common.RESULTS_DIR / "rnn.json")
     ap.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--child-out", type=Path, default=None, help=argparse.SUPPRESS)
@@ -545,9 +562,10 @@ def main(argv=None) -> int:
     results["threads"] = common.run_thread_children(__file__, threads, child_args)
     if not args.no_compile and (not args.only or "symgrad" in args.only):
         results["compile"] = {}
+        repeats = args.compile_repeats or (1 if args.quick else 3)
         for cell in args.cells:
             print(f"[compile] {cell} cold+warm ...", file=sys.stderr, flush=True)
-            results["compile"][cell] = compile_times(cell, threads[0])
+            results["compile"][cell] = compile_times(cell, threads[0], repeats)
     first = next(iter(results["threads"].values()), None)
     if first:
         results["machine"] = first["machine"]

@@ -273,6 +273,34 @@ def compile_phase_envs(tmp: str, env: dict) -> list[tuple[str, dict]]:
     return [("first use", first), ("cold", model), ("warm", model)]
 
 
+def median_of_runs(runs: list[dict]) -> dict:
+    """Per phase, the median of each numeric metric over ``runs`` (phase -> metrics dicts).
+
+    Compile times on a shared machine vary by tens of percent from one process to the next, so
+    the compile tables repeat each phase and quote medians; ``runs`` records how many runs each
+    median has and ``<metric>_all`` keeps every run's value. A phase that failed in any run
+    keeps that run's error.
+    """
+    out: dict = {}
+    for phase in runs[0]:
+        results = [r[phase] for r in runs]
+        failed = [r for r in results if "error" in r]
+        if failed:
+            out[phase] = failed[0]
+            continue
+        merged: dict = {"runs": len(results)}
+        for key, value in results[0].items():
+            values = [r.get(key) for r in results]
+            if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+                ints = all(isinstance(v, int) for v in values)  # counts stay counts
+                merged[key] = (statistics.median_low if ints else statistics.median)(values)
+                merged[f"{key}_all"] = values
+            else:
+                merged[key] = value
+        out[phase] = merged
+    return out
+
+
 def run_thread_children(script: str, threads: Iterable[int], child_args: list[str]) -> dict:
     """Run ``script --child T`` once per thread count ``T`` and collect their JSON results.
 
