@@ -523,11 +523,6 @@ def fmt_time(seconds: float) -> str:
     return f"{seconds * 1e6:.1f} µs" if seconds < 1e-3 else f"{seconds * 1e3:.2f} ms"
 
 
-def _compile_runs(results: dict) -> int:
-    phases = next(iter(results["compile"].values()), {})
-    return max((p.get("runs", 1) for p in phases.values()), default=1)
-
-
 def print_tables(results: dict) -> None:
     for threads, res in results["threads"].items():
         gemm = res["gemm"]["gflops"]
@@ -560,7 +555,7 @@ def print_tables(results: dict) -> None:
         print("\nsymgrad compile_step + first call, new process (first use = empty model and "
               "kernel caches, cold = empty SYMGRAD_CACHE_DIR with kernels cached, warm = same "
               "folder again); seconds; median of "
-              f"{_compile_runs(results)} run(s) each")  # fmt: skip
+              f"{common.compile_runs(results['compile'])} run(s) each")  # fmt: skip
         table = []
         for size, c in results["compile"].items():
             for kind in common.COMPILE_PHASES:

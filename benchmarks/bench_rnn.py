@@ -462,11 +462,6 @@ def compile_times(cell: str, threads: int, repeats: int = 1) -> dict:
     return common.median_of_runs([_compile_once(cell, threads) for _ in range(repeats)])
 
 
-def _compile_runs(results: dict) -> int:
-    phases = next(iter(results["compile"].values()), {})
-    return max((p.get("runs", 1) for p in phases.values()), default=1)
-
-
 def print_tables(results: dict) -> None:
     for threads, res in results["threads"].items():
         print(f"\n== {threads} thread(s); T={T_STEPS} batch={BATCH} in={D_IN} hidden={HIDDEN} "
@@ -487,7 +482,7 @@ def print_tables(results: dict) -> None:
               "compile or cache load) and T=500; new process; first use = empty model and "
               "kernel caches, cold = empty SYMGRAD_CACHE_DIR (kernels cached), "
               "warm = same folder again; seconds; median of "
-              f"{_compile_runs(results)} run(s) each")  # fmt: skip
+              f"{common.compile_runs(results['compile'])} run(s) each")  # fmt: skip
         table = []
         for cell, c in results["compile"].items():
             for kind in common.COMPILE_PHASES:

@@ -301,6 +301,12 @@ def median_of_runs(runs: list[dict]) -> dict:
     return out
 
 
+def compile_runs(compile_results: dict) -> int:
+    """How many runs the medians of a compile table (item -> phase -> metrics) are over."""
+    phases = next(iter(compile_results.values()), {})
+    return max((p.get("runs", 1) for p in phases.values()), default=1)
+
+
 def run_thread_children(script: str, threads: Iterable[int], child_args: list[str]) -> dict:
     """Run ``script --child T`` once per thread count ``T`` and collect their JSON results.
 

@@ -20,7 +20,7 @@ accident. MKL's threads follow ``MKL_NUM_THREADS`` and ``threadpoolctl`` like an
 Compile cost: a call of :func:`gemm` is a one-line call of a kernel per dtype and operand
 layout (C- or F-contiguous, or any strides), and the kernels are cached on disk by Numba once
 per installation, so a new model's cold compile spends ~0.1 s per array-type combination on
-them instead of ~0.2-0.4 s.
+them instead of ~0.2 s.
 """
 
 from __future__ import annotations
@@ -132,11 +132,11 @@ _sgemm = types.ExternalFunction(_SYMBOLS["cblas_sgemm"], _cblas_signature(types.
 _dgemm = types.ExternalFunction(_SYMBOLS["cblas_dgemm"], _cblas_signature(types.float64))
 
 
-# The GEMM kernels. Generated code calls ``gemm``, whose overload is a one-line call of these, so
-# what Numba compiles per model and array types is that call; the kernels are
-# library code, cached on disk (``cache=True``, beside this file like any cached library) once
-# per array-type combination, so a new process loads them instead of compiling each in ~0.2 s.
-# Operands stay alive for the duration of the call because they are the kernel's arguments.
+# The GEMM kernels. Generated code calls ``gemm``, whose overload is a one-line call of these,
+# so what Numba compiles per model and array types is that call; the kernels are library code,
+# cached on disk (``cache=True``, beside this file like any cached library) once per array-type
+# combination, so a new process loads them instead of compiling each in ~0.2 s. Operands reach
+# CBLAS through ``_?gemm_arrays``, whose arguments they are, so they stay alive for the call.
 
 
 def _library_kernel(fn):
@@ -168,25 +168,6 @@ def _contiguous_operand(x):
     return _TRANS, max(rows, 1)
 
 
-@_library_kernel
-def _sgemm_contiguous(a, b, out):
-    # BLAS returns at once for m = 0 or n = 0 and writes zeros for k = 0 (beta = 0).
-    m, n, k = _check_shapes(a, b, out)
-    ta, lda = _contiguous_operand(a)
-    tb, ldb = _contiguous_operand(b)
-    _sgemm(_ROW_MAJOR, ta, tb, m, n, k, np.float32(1.0), a.ctypes.data, lda, b.ctypes.data, ldb,
-           np.float32(0.0), out.ctypes.data, max(n, 1))  # fmt: skip
-
-
-@_library_kernel
-def _dgemm_contiguous(a, b, out):
-    m, n, k = _check_shapes(a, b, out)
-    ta, lda = _contiguous_operand(a)
-    tb, ldb = _contiguous_operand(b)
-    _dgemm(_ROW_MAJOR, ta, tb, m, n, k, 1.0, a.ctypes.data, lda, b.ctypes.data, ldb, 0.0,
-           out.ctypes.data, max(n, 1))  # fmt: skip
-
-
 @njit(nogil=True)
 def _sgemm_arrays(ta, tb, m, n, k, a, lda, b, ldb, c, ldc):
     _sgemm(_ROW_MAJOR, ta, tb, m, n, k, np.float32(1.0), a.ctypes.data, lda, b.ctypes.data, ldb,
@@ -197,6 +178,26 @@ def _sgemm_arrays(ta, tb, m, n, k, a, lda, b, ldb, c, ldc):
 def _dgemm_arrays(ta, tb, m, n, k, a, lda, b, ldb, c, ldc):
     _dgemm(_ROW_MAJOR, ta, tb, m, n, k, 1.0, a.ctypes.data, lda, b.ctypes.data, ldb, 0.0,
            c.ctypes.data, ldc)  # fmt: skip
+
+
+@njit(inline="always")
+def _gemm_contiguous(a, b, out, arrays_call):
+    """C- or F-contiguous operands (known by their types) and a C-contiguous ``out``."""
+    # BLAS returns at once for m = 0 or n = 0 and writes zeros for k = 0 (beta = 0).
+    m, n, k = _check_shapes(a, b, out)
+    ta, lda = _contiguous_operand(a)
+    tb, ldb = _contiguous_operand(b)
+    arrays_call(ta, tb, m, n, k, a, lda, b, ldb, out, max(n, 1))
+
+
+@_library_kernel
+def _sgemm_contiguous(a, b, out):
+    _gemm_contiguous(a, b, out, _sgemm_arrays)
+
+
+@_library_kernel
+def _dgemm_contiguous(a, b, out):
+    _gemm_contiguous(a, b, out, _dgemm_arrays)
 
 
 @njit(inline="always")

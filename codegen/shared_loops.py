@@ -98,7 +98,6 @@ def _candidates(k: int, source: str) -> list[_Nest]:
     fn = _function(source)
     if fn is None:
         return []
-    bound = {a.arg for a in fn.args.args} | _names(fn, ast.Store)
     lines = source.splitlines()
     found = []
     # Names each top-level statement stores and loads, walked once (not once per loop nest).
@@ -107,6 +106,7 @@ def _candidates(k: int, source: str) -> list[_Nest]:
     stored_before = [{a.arg for a in fn.args.args}]
     for names in stores:
         stored_before.append(stored_before[-1] | names)
+    bound = stored_before[-1]  # the arguments and every name the function assigns
     loaded_after = [set()]
     for names in reversed(loads):
         loaded_after.append(loaded_after[-1] | names)
