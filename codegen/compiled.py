@@ -13,6 +13,7 @@ import numpy as np
 import sympy as sp
 
 from ..ir.errors import InputError, ShapeError, UnsupportedExpressionError
+from .fast_call import make_fast_value_and_grad
 
 
 def _shape_str(shape) -> str:
@@ -82,9 +83,12 @@ class Compiled:
         self._py_vg = getattr(module, "py_value_and_grad", None) if self._fast else None
         self._py_value = getattr(module, "py_value", None) if self._fast else None
         if self._fast:
-            # An instance attribute shadows the method: no bound-method creation and only
-            # closure-cell lookups on the hottest path (the per-call floor is ~1 µs).
-            self.value_and_grad = self._make_fast_value_and_grad()
+            # An instance attribute shadows the method: no bound-method creation, and the
+            # wrapper's parameters are the inputs themselves (see codegen.fast_call).
+            self.value_and_grad = make_fast_value_and_grad(
+                self._names, self._py_vg, self._vg, type(self).value_and_grad.__get__(self)
+            )
+            self.value_and_grad.__doc__ = Compiled.value_and_grad.__doc__
 
     @property
     def input_names(self) -> list[str]:
@@ -293,34 +297,6 @@ class Compiled:
             return self._vectorised("value", values, vec)
         return self._fn["value"](*values)
 
-    def _make_fast_value_and_grad(self):
-        getter = self._getter
-        first = self._names[0]
-        count = self._n_inputs
-        twin = self._py_vg
-        numba_vg = self._vg
-        general = type(self).value_and_grad.__get__(self)
-
-        def value_and_grad(*args, **kwargs):
-            if not args and len(kwargs) == count:
-                try:
-                    vals = getter(kwargs) if getter is not None else (kwargs[first],)
-                except KeyError:
-                    return general(*args, **kwargs)
-                for v in vals:
-                    if type(v) is not float:
-                        return general(*args, **kwargs)
-                if twin is not None:
-                    try:
-                        return twin(*vals)
-                    except (ArithmeticError, ValueError):
-                        pass  # CPython raises where Numba gives inf/nan: use Numba
-                return numba_vg(*vals)
-            return general(*args, **kwargs)
-
-        value_and_grad.__doc__ = Compiled.value_and_grad.__doc__
-        return value_and_grad
-
     def value_and_grad(self, *args, **kwargs):
         """``(value, grads)``: ``grads`` is a tuple in ``wrt`` order.
 
@@ -328,7 +304,7 @@ class Compiled:
         called ``seed`` must then be passed in the dict form.
         """
         # All-float keyword calls never get here: the closure installed in __init__ (see
-        # _make_fast_value_and_grad) answers them.
+        # codegen.fast_call) answers them.
         seed = kwargs.pop("seed", None)
         if seed is None and self._all_scalar and not args and self._variants:
             same = self._same_shape_arrays(kwargs)
