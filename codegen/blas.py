@@ -26,20 +26,23 @@ them instead of ~0.2 s.
 from __future__ import annotations
 
 import ctypes
-import importlib.metadata
-import os
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 from numba import njit, types
 from numba.core.errors import TypingError
 from numba.extending import overload
 
-from ..ir.errors import SymgradError
-
-ENV = "SYMGRAD_BLAS"
-CHOICES = ("auto", "mkl", "numpy")
+from .blas_select import (  # noqa: F401  (re-exported: the backend API lives beside gemm)
+    CHOICES,
+    ENV,
+    BlasBackendError,
+    backend,
+    matmul_call,
+    mkl_version,
+    open_mkl,
+    select_backend,
+)
 
 # CBLAS enums.
 _ROW_MAJOR = 101
@@ -49,76 +52,22 @@ _TRANS = 112
 _SYMBOLS = {"cblas_sgemm": "symgrad_mkl_sgemm", "cblas_dgemm": "symgrad_mkl_dgemm"}
 
 
-class BlasBackendError(SymgradError):
-    """The BLAS named by ``SYMGRAD_BLAS`` is unknown or not installed."""
-
-
-def _mkl_runtime_paths() -> list[Path]:
-    """``libmkl_rt`` files of the installed ``mkl`` distribution (pip puts them in ``lib/``)."""
-    try:
-        files = importlib.metadata.distribution("mkl").files or []
-    except importlib.metadata.PackageNotFoundError:
-        return []
-    found = [Path(f.locate()).resolve() for f in files if Path(str(f)).name.startswith("libmkl_rt")]
-    return sorted(p for p in found if p.exists())
-
-
 @lru_cache(maxsize=1)
 def _load_mkl() -> ctypes.CDLL | None:
-    """Open ``libmkl_rt`` and register its GEMMs with LLVM; ``None`` when MKL is not installed."""
+    """MKL, with its GEMMs registered with LLVM under our names; ``None`` when not installed."""
     import llvmlite.binding as llvm
 
-    for path in _mkl_runtime_paths():
-        try:
-            lib = ctypes.CDLL(str(path))
-            addresses = {ours: ctypes.cast(getattr(lib, name), ctypes.c_void_p).value
-                         for name, ours in _SYMBOLS.items()}  # fmt: skip
-        except (OSError, AttributeError):
-            continue
-        for ours, address in addresses.items():
-            llvm.add_symbol(ours, address)
-        return lib
-    return None
-
-
-def select_backend(choice: str) -> str:
-    """The backend a ``SYMGRAD_BLAS`` value selects: ``"mkl"`` or ``"numpy"``.
-
-    Raises
-    ------
-    BlasBackendError
-        For an unknown value, or ``mkl`` when Intel MKL is not installed.
-    """
-    choice = choice.strip().lower() or "auto"
-    if choice not in CHOICES:
-        raise BlasBackendError(f"{ENV}={choice!r}: expected one of {', '.join(CHOICES)}")
-    if choice == "numpy":
-        return "numpy"
-    if _load_mkl() is not None:
-        return "mkl"
-    if choice == "mkl":
-        raise BlasBackendError(
-            f"{ENV}=mkl but Intel MKL is not installed: pip install 'symgrad[mkl]' (or unset {ENV})"
-        )
-    return "numpy"
-
-
-@lru_cache(maxsize=1)
-def backend() -> str:
-    """``"mkl"`` or ``"numpy"``: the matrix product this process's generated code uses.
-
-    Read once per process from ``SYMGRAD_BLAS`` (see :func:`select_backend`).
-    """
-    return select_backend(os.environ.get(ENV, "auto"))
-
-
-def mkl_version() -> str | None:
-    """MKL's version string when it is the backend, else ``None``."""
-    if backend() != "mkl":
+    lib = open_mkl()
+    if lib is None:
         return None
-    buf = ctypes.create_string_buffer(256)
-    _load_mkl().mkl_get_version_string(buf, len(buf))
-    return buf.value.decode()
+    for name, ours in _SYMBOLS.items():
+        llvm.add_symbol(ours, ctypes.cast(getattr(lib, name), ctypes.c_void_p).value)
+    return lib
+
+
+# Registered on import: a generated function loaded from Numba's cache links against these
+# symbols without typing ``gemm`` again.
+_load_mkl()
 
 
 def _cblas_signature(real):
@@ -303,8 +252,3 @@ def _gemm_impl(a, b, out):
         kernel(a, b, out)
 
     return impl
-
-
-def matmul_call() -> str:
-    """The function generated code calls as ``f(a, b, out)`` for a 2-D matrix product."""
-    return "gemm" if backend() == "mkl" else "np.dot"

@@ -11,6 +11,7 @@ imported by name and registered in ``sys.modules`` before they run, which Numba'
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import importlib.util
 import json
 import os
@@ -18,6 +19,8 @@ import sys
 import tempfile
 from functools import lru_cache
 from pathlib import Path
+
+from .generated_module import GeneratedModule
 
 PREFIX = "symgrad_"
 
@@ -38,15 +41,17 @@ def cache_dir() -> Path:
 @lru_cache(maxsize=1)
 def library_fingerprint() -> str:
     """Hash of symgrad's own sources and the versions that shape generated code."""
-    import numba
     import numpy
     import sympy
 
-    h = hashlib.sha256()
-    from .blas import backend
+    from .blas_select import backend
 
+    # Numba's version from its metadata: importing Numba costs ~0.3 s, which a warm start whose
+    # calls never reach Numba (all-float scalar calls) does not otherwise pay.
+    numba_version = importlib.metadata.version("numba")
+    h = hashlib.sha256()
     h.update(
-        f"{sys.version_info[:3]}|{numba.__version__}|{numpy.__version__}|{sympy.__version__}".encode()
+        f"{sys.version_info[:3]}|{numba_version}|{numpy.__version__}|{sympy.__version__}".encode()
     )
     # Numba's machine cache of a generated function does not record which GEMM it linked.
     h.update(f"|blas={backend()}".encode())
@@ -109,7 +114,11 @@ def _import(key: str, path: Path):
 
 
 def load(key: str):
-    """``(module, metadata)`` for a valid cache entry, else ``None`` (a bad entry is removed)."""
+    """``(module, metadata)`` for a valid cache entry, else ``None`` (a bad entry is removed).
+
+    ``module`` is a :class:`GeneratedModule`: a module with plain-Python twins is imported only
+    when one of its Numba functions is first needed.
+    """
     src_path, meta_path = _paths(key)
     if not meta_path.exists() or not src_path.exists():
         return None
@@ -118,7 +127,7 @@ def load(key: str):
         source = src_path.read_text(encoding="utf-8")
         if meta.get("source_sha256") != _sha(source):
             raise ValueError("source hash mismatch")
-        module = _import(key, src_path)
+        module = GeneratedModule(src_path, source, lambda: _import(key, src_path))
     except Exception:
         evict(key)
         return None
@@ -126,13 +135,13 @@ def load(key: str):
 
 
 def store(key: str, source: str, meta: dict):
-    """Write an entry atomically and import it: returns ``(module, metadata)``."""
+    """Write an entry atomically: returns ``(module, metadata)`` as :func:`load` does."""
     src_path, meta_path = _paths(key)
     meta = dict(meta, source_sha256=_sha(source), key=key)
     _atomic_write(src_path, source)
     _atomic_write(meta_path, json.dumps(meta, indent=1, sort_keys=True))
     sys.modules.pop(f"{PREFIX}{key}", None)
-    return _import(key, src_path), meta
+    return GeneratedModule(src_path, source, lambda: _import(key, src_path)), meta
 
 
 def evict(key: str) -> None:

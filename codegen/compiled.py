@@ -6,6 +6,7 @@ work and makes exactly one Numba call.
 
 from __future__ import annotations
 
+import functools
 import operator
 from collections.abc import Callable
 
@@ -14,6 +15,7 @@ import sympy as sp
 
 from ..ir.errors import InputError, ShapeError, UnsupportedExpressionError
 from .fast_call import make_fast_value_and_grad
+from .generated_module import GeneratedModule
 
 
 def _shape_str(shape) -> str:
@@ -77,18 +79,37 @@ class Compiled:
         n = len(self._names)
         self._getter = operator.itemgetter(*self._names) if n > 1 else None
         self._fast = self._all_scalar and self.dtype == "float64" and n > 0
-        self._fn = {name: getattr(module, name) for name in meta["functions"]}
-        self._vg = self._fn.get("value_and_grad")
-        # Plain-Python twins for all-float scalar calls (see codegen.module.module_source).
-        self._py_vg = getattr(module, "py_value_and_grad", None) if self._fast else None
-        self._py_value = getattr(module, "py_value", None) if self._fast else None
+        # Plain-Python twins for all-float scalar calls (see codegen.module.module_source);
+        # taking them does not import the Numba module (codegen.generated_module).
+        self._py_vg = self._twin("py_value_and_grad") if self._fast else None
+        self._py_value = self._twin("py_value") if self._fast else None
         if self._fast:
             # An instance attribute shadows the method: no bound-method creation, and the
             # wrapper's parameters are the inputs themselves (see codegen.fast_call).
             self.value_and_grad = make_fast_value_and_grad(
-                self._names, self._py_vg, self._vg, type(self).value_and_grad.__get__(self)
+                self._names,
+                self._py_vg,
+                self._numba_value_and_grad,
+                type(self).value_and_grad.__get__(self),
             )
             self.value_and_grad.__doc__ = Compiled.value_and_grad.__doc__
+
+    def _twin(self, name: str):
+        if isinstance(self._module, GeneratedModule):
+            return self._module.twin(name)
+        return getattr(self._module, name, None)
+
+    @functools.cached_property
+    def _fn(self) -> dict:
+        """The Numba functions by program name (importing the generated module if need be)."""
+        return {name: getattr(self._module, name) for name in self.meta["functions"]}
+
+    @functools.cached_property
+    def _vg(self):
+        return self._fn.get("value_and_grad")
+
+    def _numba_value_and_grad(self, *values):
+        return self._vg(*values)
 
     @property
     def input_names(self) -> list[str]:
@@ -141,6 +162,8 @@ class Compiled:
     @property
     def source(self) -> str:
         """The generated Numba source, as text."""
+        if isinstance(self._module, GeneratedModule):
+            return self._module.source_text
         import inspect
 
         return inspect.getsource(self._module)

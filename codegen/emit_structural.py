@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from ..ir.errors import UnsupportedExpressionError
 from ..ir.node import Node
-from .blas import matmul_call
+from .blas_select import matmul_call
 
 EMITTERS: dict[str, Callable] = {}
 

@@ -13,9 +13,6 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-#: Bytes per cache line on the x86 and ARM CPUs numba targets.
-LINE_BYTES = 64
-
 
 @intrinsic
 def prefetch_element(typingctx, array, row, col):

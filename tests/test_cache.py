@@ -76,3 +76,47 @@ def test_corrupt_entries_are_rebuilt(tmp_path):
     assert third["built"] == 1
     assert third["grads"] == first["grads"]
     assert all(json.loads(m.read_text()) for m in tmp_path.glob("symgrad_*.json"))
+
+
+LAZY_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    import sympy as sp
+    import symgrad as sg
+
+    x, y = sp.symbols("x y")
+    f = sg.compile(sp.sin(x) * sp.exp(y), wrt=[x, y])
+    after_import = "numba" in sys.modules
+    value, grads = f.value_and_grad(x=0.5, y=-1.0)
+    after_float_call = "numba" in sys.modules
+    array_value, _ = f.value_and_grad(x=[0.5, 0.25], y=-1.0)
+    print(json.dumps({
+        "after_import": after_import,
+        "after_float_call": after_float_call,
+        "after_array_call": "numba" in sys.modules,
+        "value": value,
+        "grads": list(grads),
+        "array_value": list(array_value),
+    }))
+    """
+)
+
+
+@pytest.mark.slow
+def test_warm_float_calls_do_not_import_numba(tmp_path):
+    """A warm start whose calls are all-float runs the plain-Python twins: Numba stays unloaded
+    until an array call needs it, and both paths agree."""
+    env = {"SYMGRAD_CACHE_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+
+    def run() -> dict:
+        out = subprocess.run(
+            [sys.executable, "-c", LAZY_SCRIPT], env=env, capture_output=True, text=True, check=True
+        )
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    cold = run()
+    warm = run()
+    assert not warm["after_import"] and not warm["after_float_call"]
+    assert warm["after_array_call"]
+    assert warm["value"] == cold["value"] == pytest.approx(warm["array_value"][0])
+    assert warm["grads"] == cold["grads"]

@@ -1,0 +1,99 @@
+"""Which BLAS generated matrix products call, chosen without importing Numba.
+
+Code generation only needs the name of the product function (:func:`matmul_call`), and the
+cache key only the backend's name, so this module opens MKL with ``ctypes`` and nothing more:
+``import symgrad`` and a warm start whose calls never reach Numba stay free of Numba's import.
+The kernels themselves, and the registration of MKL's symbols with LLVM, are in
+:mod:`symgrad.codegen.blas`, which generated modules import.
+
+``SYMGRAD_BLAS`` chooses: ``auto`` (the default: MKL when installed), ``mkl`` (an error when it
+is not) or ``numpy``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.metadata
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from ..ir.errors import SymgradError
+
+ENV = "SYMGRAD_BLAS"
+CHOICES = ("auto", "mkl", "numpy")
+#: The CBLAS functions generated code needs from MKL.
+CBLAS_SYMBOLS = ("cblas_sgemm", "cblas_dgemm")
+
+
+class BlasBackendError(SymgradError):
+    """The BLAS named by ``SYMGRAD_BLAS`` is unknown or not installed."""
+
+
+def _mkl_runtime_paths() -> list[Path]:
+    """``libmkl_rt`` files of the installed ``mkl`` distribution (pip puts them in ``lib/``)."""
+    try:
+        files = importlib.metadata.distribution("mkl").files or []
+    except importlib.metadata.PackageNotFoundError:
+        return []
+    found = [Path(f.locate()).resolve() for f in files if Path(str(f)).name.startswith("libmkl_rt")]
+    return sorted(p for p in found if p.exists())
+
+
+@lru_cache(maxsize=1)
+def open_mkl() -> ctypes.CDLL | None:
+    """``libmkl_rt`` with its two GEMMs, opened once; ``None`` when MKL is not installed."""
+    for path in _mkl_runtime_paths():
+        try:
+            lib = ctypes.CDLL(str(path))
+            for name in CBLAS_SYMBOLS:
+                getattr(lib, name)
+        except (OSError, AttributeError):
+            continue
+        return lib
+    return None
+
+
+def select_backend(choice: str) -> str:
+    """The backend a ``SYMGRAD_BLAS`` value selects: ``"mkl"`` or ``"numpy"``.
+
+    Raises
+    ------
+    BlasBackendError
+        For an unknown value, or ``mkl`` when Intel MKL is not installed.
+    """
+    choice = choice.strip().lower() or "auto"
+    if choice not in CHOICES:
+        raise BlasBackendError(f"{ENV}={choice!r}: expected one of {', '.join(CHOICES)}")
+    if choice == "numpy":
+        return "numpy"
+    if open_mkl() is not None:
+        return "mkl"
+    if choice == "mkl":
+        raise BlasBackendError(
+            f"{ENV}=mkl but Intel MKL is not installed: pip install 'symgrad[mkl]' (or unset {ENV})"
+        )
+    return "numpy"
+
+
+@lru_cache(maxsize=1)
+def backend() -> str:
+    """``"mkl"`` or ``"numpy"``: the matrix product this process's generated code uses.
+
+    Read once per process from ``SYMGRAD_BLAS`` (see :func:`select_backend`).
+    """
+    return select_backend(os.environ.get(ENV, "auto"))
+
+
+def mkl_version() -> str | None:
+    """MKL's version string when it is the backend, else ``None``."""
+    if backend() != "mkl":
+        return None
+    buf = ctypes.create_string_buffer(256)
+    open_mkl().mkl_get_version_string(buf, len(buf))
+    return buf.value.decode()
+
+
+def matmul_call() -> str:
+    """The function generated code calls as ``f(a, b, out)`` for a 2-D matrix product."""
+    return "gemm" if backend() == "mkl" else "np.dot"
