@@ -188,3 +188,27 @@ def test_python_scalar_calls():
     assert sp.polygamma(2, 1.0) == pytest.approx(-2 * 1.2020569031595942, rel=1e-15)
     assert isinstance(sp.digamma(np.float32(2.0)), np.float32)
     assert sp.digamma(3) == pytest.approx(1.5 - 0.5772156649015329, rel=1e-15)
+
+
+def test_accuracy_does_not_depend_on_the_first_callers_flags():
+    """A ``fastmath`` caller compiled first must not change what later callers compute."""
+    script = (
+        "import numpy as np\n"
+        "from numba import njit\n"
+        "from symgrad.codegen import special as sp\n"
+        "@njit(fastmath={'reassoc'})\n"
+        "def first(x):\n"
+        "    return sp.polygamma(2, x)\n"
+        "first(2.5)\n"
+        "@njit\n"
+        "def later(x):\n"
+        "    return sp.polygamma(2, x)\n"
+        "print(repr(float(later(-15.500417088718741))))\n"
+    )
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    mpmath.mp.dps = 40
+    exact = float(mpmath.psi(2, mpmath.mpf(-15.500417088718741)))
+    assert abs(float(out.stdout.strip()) - exact) <= 4 * abs(exact) * np.finfo(np.float64).eps
