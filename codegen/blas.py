@@ -43,6 +43,7 @@ from .blas_select import (  # noqa: F401  (re-exported: the backend API lives be
     open_mkl,
     select_backend,
 )
+from .library_kernel import library_kernel
 
 # CBLAS enums.
 _ROW_MAJOR = 101
@@ -88,14 +89,6 @@ _dgemm = types.ExternalFunction(_SYMBOLS["cblas_dgemm"], _cblas_signature(types.
 # CBLAS through ``_?gemm_arrays``, whose arguments they are, so they stay alive for the call.
 
 
-def _library_kernel(fn):
-    """``@njit(cache=True)``, or plain ``@njit`` where Numba finds no writable cache folder."""
-    try:
-        return njit(cache=True, nogil=True)(fn)
-    except RuntimeError:  # Numba: "cannot cache function ...: no locator available"
-        return njit(nogil=True)(fn)
-
-
 @njit(inline="always")
 def _check_shapes(a, b, out):
     m, k = a.shape
@@ -139,12 +132,12 @@ def _gemm_contiguous(a, b, out, arrays_call):
     arrays_call(ta, tb, m, n, k, a, lda, b, ldb, out, max(n, 1))
 
 
-@_library_kernel
+@library_kernel
 def _sgemm_contiguous(a, b, out):
     _gemm_contiguous(a, b, out, _sgemm_arrays)
 
 
-@_library_kernel
+@library_kernel
 def _dgemm_contiguous(a, b, out):
     _gemm_contiguous(a, b, out, _dgemm_arrays)
 
@@ -194,12 +187,12 @@ def _gemm_any(a, b, out, itemsize, arrays_call):
         out[:, :] = c
 
 
-@_library_kernel
+@library_kernel
 def _sgemm_any(a, b, out):
     _gemm_any(a, b, out, 4, _sgemm_arrays)
 
 
-@_library_kernel
+@library_kernel
 def _dgemm_any(a, b, out):
     _gemm_any(a, b, out, 8, _dgemm_arrays)
 

@@ -12,6 +12,7 @@ from ..ir.node import Node
 from ..ir.ops_elementwise import ElementwiseOp
 from ..ir.ops_source import const_op
 from ..ir.ops_sparse import add_rows_op, put_rows_op
+from ..ir.types import VECTOR_DIM
 from .emit_sparse import add_rows_in_place, write_rows
 from .printer import ScalarPrinter
 from .schedule import schedule
@@ -65,6 +66,8 @@ class FunctionEmitter:
             # compiled variants of ``fill``.
             fill = self.number(fill)
         self.emit(f"{name} = np.empty({text}, dtype={dtype})", indent)
+        if not isinstance(shape, str) and VECTOR_DIM in shape:
+            self.emit(f"advise_hugepages({name})", indent)  # see codegen/hugepages.py
         if fill is not None:
             self.emit(f"{name}.fill({fill})", indent)
 
@@ -139,7 +142,7 @@ class FunctionEmitter:
                 self.names[id(out)] = self.write_into[id(out)]
                 continue
             name = f"t{out.uid}"
-            self.emit(f"{name} = np.empty({self.shape(out.shape)}, dtype=_F)")
+            self.allocate(name, out.shape)
             self.names[id(out)] = name
         idx, indent = self.open_loops(shape)
         local: dict[int, str] = {}
@@ -346,9 +349,16 @@ def emit_function(
         if id(r) in param_ids and r.ndim:
             # Never hand back a caller's array (d(x*z)/dx is z itself): writing into a returned
             # gradient must not change an input.
-            return f"{em.name(r)}.copy()"
+            if VECTOR_DIM not in r.shape:
+                return f"{em.name(r)}.copy()"
+            copy = em.fresh("copy")
+            em.allocate(copy, r.shape)  # with the huge-page hint that .copy() would not give
+            idx, indent = em.open_loops(r.shape)
+            em.emit(f"{copy}[{', '.join(idx)}] = {em.name(r)}[{', '.join(idx)}]", indent)
+            return copy
         return em.name(r)
 
     param_ids = {id(p) for p in params}
     header = [decorator, f"def {fname}({', '.join(arg_names)}):"]
-    return "\n".join(header + em.lines + [f"    return {ret(result)}", ""])
+    returned = ret(result)
+    return "\n".join(header + em.lines + [f"    return {returned}", ""])

@@ -50,6 +50,7 @@ KERNEL_MODULES = {
     "symgrad.codegen.prefetch": ("prefetch_element",),
     "symgrad.codegen.special": ("digamma", "polygamma", "trigamma"),
     "symgrad.codegen.blas": ("gemm",),
+    "symgrad.codegen.hugepages": ("advise_hugepages",),
 }  # fmt: skip
 
 #: Programs that also get a plain-Python copy when the whole graph is scalar.

@@ -16,6 +16,9 @@ FLOAT = "float"
 INT = "int"
 #: The kind of a multi-output node (a scan); its parts are read by ``*_output`` nodes.
 TUPLE = "tuple"
+#: The length of the vectorised variant compiled when scalar symbols receive 1-D arrays (calls
+#: over points); generated code treats arrays along it as possibly millions long.
+VECTOR_DIM = sp.Symbol("N_symgrad_vector")
 
 
 def as_dim(d) -> Dim:

@@ -15,10 +15,9 @@ from .codegen.step import Step
 from .compiler.program import build_hessian, build_programs, free_input_symbols
 from .compiler.step import UpdateRule, build_step
 from .ir.errors import InputError
+from .ir.types import VECTOR_DIM
 
 DTYPES = ("float64", "float32")
-#: The batch dimension of the vectorised variant used when scalar symbols receive arrays.
-VECTOR_DIM = sp.Symbol("N_symgrad_vector")
 
 
 def _as_list(expr) -> list:
