@@ -8,13 +8,16 @@ evaluation is one copy into the buffer, one compiled call and one concatenation 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.optimize
 
 from ..codegen.compiled import Compiled
 from ..ir.errors import InputError
 from .params import ParamStore
+
+if TYPE_CHECKING:  # pragma: no cover
+    from scipy.optimize import OptimizeResult
 
 __all__ = ["minimize"]
 
@@ -31,7 +34,7 @@ def minimize(
     tol: float | None = None,
     options: dict | None = None,
     callback: Callable[[int, float], None] | None = None,
-) -> scipy.optimize.OptimizeResult:
+) -> OptimizeResult:
     """Minimise the compiled loss ``f`` over ``params`` on the full data set.
 
     Parameters
@@ -96,6 +99,8 @@ def minimize(
             callback(len(history), last["value"])
 
     opts = {"maxiter": int(maxiter), **(options or {})}
+    import scipy.optimize  # ~0.5 s to import: only when training full-batch
+
     result = scipy.optimize.minimize(
         fun, buffer.copy(), jac=True, method=method, tol=tol, options=opts, callback=on_iteration
     )
