@@ -783,7 +783,8 @@ def print_points(section) -> None:
 def print_compile(section) -> None:
     print("\n== compile: time to first results in a fresh process (s, median) ==")
     print("cold = empty SYMGRAD_CACHE_DIR, warm = the same folder again in a new process")
-    print("compile includes `import numba` (deferred by symgrad to the first compile)")
+    print("`import numba` happens at the first Numba call (an all-float call runs the Python twin "
+          "and never imports it): it is inside the 1st numba call and 1st array call columns")
     for label, t in section["import"].items():
         print(f"import {label}: {t['median_s']:.3f} s")
     floor = section["numba_floor"]
