@@ -189,6 +189,13 @@ def _lat_symgrad_kw(ex, ctx):
     return Bench(f.value_and_grad, kwargs=dict(zip(ex.names, ex.point)), flat=_flat_vg)
 
 
+def _lat_symgrad_positional(ex, ctx):
+    f = ctx.compiled(ex)
+    by_name = dict(zip(ex.names, ex.point))
+    # The public positional form: inputs in ``f.inputs`` order.
+    return Bench(f.value_and_grad, args=tuple(by_name[s.name] for s in f.inputs), flat=_flat_vg)
+
+
 def _lat_symgrad_raw(ex, ctx):
     f = ctx.compiled(ex)
     raw = f._fn["value_and_grad"]
@@ -278,6 +285,7 @@ def _lat_pytensor(mode):
 
 LATENCY = (
     Contender(BASELINE, "symgrad", _lat_symgrad_kw),
+    Contender("symgrad value_and_grad(positional)", "symgrad", _lat_symgrad_positional),
     Contender("symgrad raw numba fn", "symgrad", _lat_symgrad_raw),
     Contender("symgrad raw python twin", "symgrad", _lat_symgrad_twin),
     Contender("python no-op call (floor)", "python", _lat_python_floor),
@@ -783,8 +791,10 @@ def print_points(section) -> None:
 def print_compile(section) -> None:
     print("\n== compile: time to first results in a fresh process (s, median) ==")
     print("cold = empty SYMGRAD_CACHE_DIR, warm = the same folder again in a new process")
-    print("`import numba` happens at the first Numba call (an all-float call runs the Python twin "
-          "and never imports it): it is inside the 1st numba call and 1st array call columns")
+    print(
+        "`import numba` happens at the first Numba call (an all-float call runs the Python twin "
+        "and never imports it): it is inside the 1st numba call and 1st array call columns"
+    )
     for label, t in section["import"].items():
         print(f"import {label}: {t['median_s']:.3f} s")
     floor = section["numba_floor"]
