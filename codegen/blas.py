@@ -7,8 +7,9 @@ machines against 52-72 for that OpenBLAS (``benchmarks/bench_gemm.py``), so when
 :func:`gemm`, which goes straight to ``cblas_sgemm``/``cblas_dgemm``; otherwise it keeps
 ``np.dot(a, b, out)``.
 
-``SYMGRAD_BLAS`` chooses: ``auto`` (the default: MKL when installed), ``mkl`` (an error when it
-is not) or ``numpy``. The choice is part of the cache key of generated modules
+``SYMGRAD_BLAS`` chooses: ``auto`` (the default: MKL when installed and the CPU is Intel's; see
+:data:`symgrad.codegen.blas_select.MKL_VENDORS`), ``mkl`` (an error when it is not installed) or
+``numpy``. The choice is part of the cache key of generated modules
 (:func:`symgrad.codegen.cache.library_fingerprint`), because Numba's machine cache of a
 generated function does not know which GEMM it was linked against.
 
@@ -38,6 +39,7 @@ from .blas_select import (  # noqa: F401  (re-exported: the backend API lives be
     ENV,
     BlasBackendError,
     backend,
+    cpu_vendor,
     matmul_call,
     mkl_version,
     open_mkl,

@@ -6,8 +6,8 @@ cache key only the backend's name, so this module opens MKL with ``ctypes`` and 
 The kernels themselves, and the registration of MKL's symbols with LLVM, are in
 :mod:`symgrad.codegen.blas`, which generated modules import.
 
-``SYMGRAD_BLAS`` chooses: ``auto`` (the default: MKL when installed), ``mkl`` (an error when it
-is not) or ``numpy``.
+``SYMGRAD_BLAS`` chooses: ``auto`` (the default: MKL when installed and the CPU is Intel's),
+``mkl`` (an error when it is not installed) or ``numpy``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,11 @@ from ..ir.errors import SymgradError
 
 ENV = "SYMGRAD_BLAS"
 CHOICES = ("auto", "mkl", "numpy")
+#: CPUs on which ``auto`` picks MKL. On an AMD EPYC (AVX-512) MKL's GEMM ran 10-55 % slower than
+#: OpenBLAS and made MLP training steps 10-53 % slower (``benchmarks/README.md``); on the Intel
+#: machines of earlier measurements it was 1.2-1.4x faster. "unknown": no vendor string (not
+#: Linux, and ``platform`` knows none), where MKL stays the default as it was.
+MKL_VENDORS = ("intel", "unknown")
 #: The CBLAS functions generated code needs from MKL.
 CBLAS_SYMBOLS = ("cblas_sgemm", "cblas_dgemm")
 
@@ -67,6 +72,8 @@ def select_backend(choice: str) -> str:
         raise BlasBackendError(f"{ENV}={choice!r}: expected one of {', '.join(CHOICES)}")
     if choice == "numpy":
         return "numpy"
+    if choice == "auto" and cpu_vendor() not in MKL_VENDORS:
+        return "numpy"
     if open_mkl() is not None:
         return "mkl"
     if choice == "mkl":
@@ -74,6 +81,32 @@ def select_backend(choice: str) -> str:
             f"{ENV}=mkl but Intel MKL is not installed: pip install 'symgrad[mkl]' (or unset {ENV})"
         )
     return "numpy"
+
+
+@lru_cache(maxsize=1)
+def cpu_vendor() -> str:
+    """``"intel"``, ``"amd"``, ``"other"`` (another x86 vendor) or ``"unknown"``.
+
+    Read from ``/proc/cpuinfo`` on Linux and from ``platform.processor()`` elsewhere.
+    """
+    text = ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("vendor_id"):
+                    text = line
+                    break
+    except OSError:
+        pass
+    if not text:
+        import platform
+
+        text = platform.processor()
+    if "GenuineIntel" in text:
+        return "intel"
+    if "AuthenticAMD" in text:
+        return "amd"
+    return "other" if "vendor_id" in text else "unknown"
 
 
 @lru_cache(maxsize=1)
@@ -86,11 +119,12 @@ def backend() -> str:
 
 
 def mkl_version() -> str | None:
-    """MKL's version string when it is the backend, else ``None``."""
-    if backend() != "mkl":
+    """MKL's version string when it is installed (whether or not it is the backend), else None."""
+    lib = open_mkl()
+    if lib is None:
         return None
     buf = ctypes.create_string_buffer(256)
-    open_mkl().mkl_get_version_string(buf, len(buf))
+    lib.mkl_get_version_string(buf, len(buf))
     return buf.value.decode()
 
 

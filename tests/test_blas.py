@@ -91,13 +91,30 @@ def test_backend_choice_by_environment(monkeypatch):
     with pytest.raises(blas.BlasBackendError, match="'openblas'.*auto, mkl, numpy"):
         blas.select_backend("openblas")
     installed = blas._load_mkl() is not None
-    assert blas.select_backend("auto") == ("mkl" if installed else "numpy")
-    assert blas.select_backend("") == ("mkl" if installed else "numpy")
+    # auto: MKL on Intel CPUs (and where the vendor is unknown), OpenBLAS on others.
+    for vendor, auto in (
+        ("intel", "mkl"),
+        ("unknown", "mkl"),
+        ("amd", "numpy"),
+        ("other", "numpy"),
+    ):
+        monkeypatch.setattr(blas_select, "cpu_vendor", lambda vendor=vendor: vendor)
+        expected = auto if installed else "numpy"
+        assert blas.select_backend("auto") == expected, vendor
+        assert blas.select_backend("") == expected, vendor
+        # An explicit request is honoured on any CPU.
+        if installed:
+            assert blas.select_backend("mkl") == "mkl"
     # Without MKL, auto falls back and an explicit request says how to install it.
+    monkeypatch.setattr(blas_select, "cpu_vendor", lambda: "intel")
     monkeypatch.setattr(blas_select, "open_mkl", lambda: None)
     assert blas.select_backend("auto") == "numpy"
     with pytest.raises(blas.BlasBackendError, match=r"pip install 'symgrad\[mkl\]'"):
         blas.select_backend("mkl")
+
+
+def test_cpu_vendor_is_one_of_the_known_answers():
+    assert blas_select.cpu_vendor() in ("intel", "amd", "other", "unknown")
 
 
 def test_generated_code_calls_the_chosen_product():
