@@ -113,6 +113,24 @@ def _import(key: str, path: Path):
     return module
 
 
+def _deferred_import(key: str, path: Path, source: str):
+    """The importer of a :class:`GeneratedModule`: runs later, maybe after the cache folder was
+    cleared by another process, so a missing or changed file is first written back from the
+    (hash-checked) source already read."""
+
+    def importer():
+        try:
+            current = path.read_text(encoding="utf-8")
+        except OSError:
+            current = None
+        if current != source:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _atomic_write(path, source)
+        return _import(key, path)
+
+    return importer
+
+
 def load(key: str):
     """``(module, metadata)`` for a valid cache entry, else ``None`` (a bad entry is removed).
 
@@ -127,7 +145,7 @@ def load(key: str):
         source = src_path.read_text(encoding="utf-8")
         if meta.get("source_sha256") != _sha(source):
             raise ValueError("source hash mismatch")
-        module = GeneratedModule(src_path, source, lambda: _import(key, src_path))
+        module = GeneratedModule(src_path, source, _deferred_import(key, src_path, source))
     except Exception:
         evict(key)
         return None
@@ -141,7 +159,7 @@ def store(key: str, source: str, meta: dict):
     _atomic_write(src_path, source)
     _atomic_write(meta_path, json.dumps(meta, indent=1, sort_keys=True))
     sys.modules.pop(f"{PREFIX}{key}", None)
-    return GeneratedModule(src_path, source, lambda: _import(key, src_path)), meta
+    return GeneratedModule(src_path, source, _deferred_import(key, src_path, source)), meta
 
 
 def evict(key: str) -> None:

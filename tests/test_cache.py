@@ -120,3 +120,24 @@ def test_warm_float_calls_do_not_import_numba(tmp_path):
     assert warm["after_array_call"]
     assert warm["value"] == cold["value"] == pytest.approx(warm["array_value"][0])
     assert warm["grads"] == cold["grads"]
+
+
+def test_a_module_removed_before_its_first_numba_use_is_written_back(tmp_path, monkeypatch):
+    """Clearing the cache folder while a process holds a not-yet-imported module is harmless."""
+    import numpy as np
+    import sympy as sp
+
+    import symgrad as sg
+
+    monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path))
+    a, b = sp.symbols("a_removed b_removed")
+    f = sg.compile(sp.cos(a) * b**3, wrt=[a, b])
+    assert f.value_and_grad(a_removed=0.5, b_removed=2.0)[0] == pytest.approx(8 * np.cos(0.5))
+    assert not f._module.imported
+    for path in tmp_path.glob("symgrad_*"):
+        path.unlink()
+    value, grads = f.value_and_grad({a: 0.5, b: 2.0})  # the Numba path: imported now
+    assert f._module.imported
+    assert value == pytest.approx(8 * np.cos(0.5))
+    assert grads == pytest.approx((-8 * np.sin(0.5), 12 * np.cos(0.5)))
+    assert f._module.path.read_text() == f._module.source_text
