@@ -96,5 +96,8 @@ def _python_twins(source: str, path: Path) -> dict[str, Callable]:
     namespace = dict(_TWIN_GLOBALS)
     # Line numbers stay those of the file, so inspect.getsource finds each twin's text.
     code = compile(ast.Module(body=constants + twins, type_ignores=[]), str(path), "exec")
-    exec(code, namespace)
+    try:
+        exec(code, namespace)
+    except Exception:  # a constant this namespace cannot build: import the module instead
+        return {}
     return {f.name: namespace[f.name] for f in twins}

@@ -60,3 +60,8 @@ def test_modules_without_twins_are_imported_at_once(tmp_path):
     assert module.imported and module.module == 42
     with pytest.raises(AttributeError):
         getattr(module, "__wrapped__")  # noqa: B009 - dunder lookups never import
+
+
+def test_a_constant_the_twin_namespace_cannot_build_keeps_the_module_eager(tmp_path):
+    source = SOURCE.replace("_K0 = 2.5", "_K0 = special_constant()")
+    assert _python_twins(source, tmp_path / "g.py") == {}
