@@ -26,10 +26,8 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
-import statistics
 import sys
 import time
-import timeit
 from pathlib import Path
 
 import common
@@ -154,28 +152,6 @@ def pin_cpus(threads: int) -> list[int] | None:
     return cpus
 
 
-def interleaved_medians(runners: dict, repeat: int, min_time: float) -> dict:
-    """Median seconds per pass of each runner, passes of the runners interleaved."""
-    numbers = {
-        name: common.median_time(fn, repeat=1, min_time=min_time)["number"]
-        for name, fn in runners.items()
-    }
-    times = {name: [] for name in runners}
-    for _ in range(repeat):
-        for name, fn in runners.items():
-            times[name].append(timeit.Timer(fn).timeit(numbers[name]) / numbers[name])
-    return {
-        name: {
-            "median": statistics.median(t),
-            "min": min(t),
-            "max": max(t),
-            "number": numbers[name],
-            "repeat": repeat,
-        }
-        for name, t in times.items()
-    }
-
-
 def run(args) -> dict:
     import numpy as np
 
@@ -216,7 +192,9 @@ def run(args) -> dict:
                     file=sys.stderr,
                     flush=True,
                 )
-                times = interleaved_medians(runners, args.repeat, args.min_time)
+                times = common.interleaved_medians(
+                    runners, repeat=args.repeat, min_time=args.min_time
+                )
                 lines = batch * args.batches
                 numpy_s = times.get(NUMPY, {}).get("median")
                 for contender in CONTENDERS:

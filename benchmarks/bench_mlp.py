@@ -433,7 +433,9 @@ def run_child(args) -> dict:
         ref_loss, ref_W = make_numpy(pb).check()
         # The load on a shared machine drifts: measure the GEMM ceiling around each size too.
         gemm_before = gemm_rate(np, 512 if args.quick else 1024)["gflops"]
-        rows = {}
+        rows, runners = {}, {}
+        # Build and check every contender, then time them with their loops taking turns
+        # (common.interleaved_medians), so drifting load hits every contender alike.
         for label, family, make in contenders(threads):
             if args.only and family not in args.only:
                 continue
@@ -448,20 +450,19 @@ def run_child(args) -> dict:
                 )
                 if not ok:
                     rows[label] = {"status": f"mismatch: loss {loss} vs {ref_loss}"}
-                    continue
-                if prep.stmt:
-                    t = common.median_time(prep.stmt, prep.names, repeat=repeat,
-                                           min_time=min_time)  # fmt: skip
                 else:
-                    t = common.median_time(prep.call, repeat=repeat, min_time=min_time)
-                rows[label] = {"status": "ok", "family": family, "build_s": build, **t}
+                    rows[label] = {"status": "ok", "family": family, "build_s": build}
+                    runners[label] = (prep.stmt, prep.names) if prep.stmt else prep.call
             except Unavailable as exc:
                 rows[label] = {"status": f"skipped: {exc}"}
             except Exception as exc:  # a broken peer must not take the other rows down
                 msg = str(exc).splitlines()[0][:160] if str(exc) else ""
                 rows[label] = {"status": f"error: {type(exc).__name__}: {msg}"}
-            print(f"[{threads}] {size:6s} {label:26s} {rows[label].get('median', '')!s:>24} "
-                  f"{rows[label]['status']}", file=sys.stderr, flush=True)  # fmt: skip
+            print(f"[{threads}] {size:6s} {label:26s} {rows[label]['status']}",
+                  file=sys.stderr, flush=True)  # fmt: skip
+        times = common.interleaved_medians(runners, repeat=repeat, min_time=min_time)
+        for label, t in times.items():
+            rows[label].update(t)
         gemm_after = gemm_rate(np, 512 if args.quick else 1024)["gflops"]
         result["sizes"][size] = {
             "gemm_gflops": (gemm_before + gemm_after) / 2,

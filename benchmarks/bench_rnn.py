@@ -379,7 +379,10 @@ def run_child(args) -> dict:
     for cell in args.cells:
         pb = Problem(cell, np)
         ref = numpy_loss(pb, np)
-        rows = {}
+        rows, runners = {}, {}
+        # Build and check every contender first, then time them with their loops taking turns
+        # (common.interleaved_medians): on a shared machine, load that drifts during the run
+        # then hits every contender alike.
         for label, family, make, limit in contenders(threads, args.timeout):
             if args.only and family not in args.only:
                 continue
@@ -391,20 +394,20 @@ def run_child(args) -> dict:
                 if abs(prep.loss0 - ref) > 1e-3 * max(1.0, abs(ref)):
                     rows[label] = {"status": f"mismatch: loss {prep.loss0:.6g} vs {ref:.6g}"}
                 else:
-                    if prep.stmt:
-                        t = common.median_time(prep.stmt, prep.names, repeat=repeat,
-                                               min_time=min_time)  # fmt: skip
-                    else:
-                        t = common.median_time(prep.call, repeat=repeat, min_time=min_time)
-                    rows[label] = {"status": "ok", "family": family, "build_s": build, **t}
+                    rows[label] = {"status": "ok", "family": family, "build_s": build}
+                    runners[label] = (prep.stmt, prep.names) if prep.stmt else prep.call
             except Unavailable as exc:
                 rows[label] = {"status": f"skipped: {exc}"}
             except Exception as exc:  # a broken peer must not take the other rows down
                 msg = str(exc).splitlines()[0][:160] if str(exc) else ""
                 rows[label] = {"status": f"error: {type(exc).__name__}: {msg}"}
-            print(f"[{threads}] {cell:5s} {label:30s} {rows[label].get('median', '')!s:>24} "
-                  f"{rows[label]['status']} (build {time.perf_counter() - t0:.1f} s)",
+            status = rows[label]["status"]
+            took = time.perf_counter() - t0
+            print(f"[{threads}] {cell:5s} {label:30s} {status} (build {took:.1f} s)",
                   file=sys.stderr, flush=True)  # fmt: skip
+        times = common.interleaved_medians(runners, repeat=repeat, min_time=min_time)
+        for label, t in times.items():
+            rows[label].update(t)
         result["cells"][cell] = {"loss0": ref, "rows": rows}
     result["machine"]["loadavg_end"] = common._loadavg()
     return result

@@ -100,14 +100,7 @@ def median_time(
     """
     timer = timeit.Timer(stmt, globals=globals)
     if number is None:
-        number = 1
-        while True:
-            elapsed = timer.timeit(number)
-            if elapsed >= min_time:
-                break
-            # Grow geometrically toward the target instead of timeit's 1-2-5 steps, so slow
-            # calls (milliseconds) do not spend most of the budget on calibration.
-            number = max(number * 2, int(number * min_time / max(elapsed, 1e-9) * 1.1))
+        number = _loop_length(timer, min_time)
     per_call = [timer.timeit(number) / number for _ in range(repeat)]
     return {
         "median": statistics.median(per_call),
@@ -115,6 +108,51 @@ def median_time(
         "max": max(per_call),
         "number": number,
         "repeat": repeat,
+    }
+
+
+def _loop_length(timer: timeit.Timer, min_time: float) -> int:
+    """Calls per timed loop so that one loop lasts at least ``min_time`` seconds."""
+    number = 1
+    while True:
+        elapsed = timer.timeit(number)
+        if elapsed >= min_time:
+            return number
+        # Grow geometrically toward the target instead of timeit's 1-2-5 steps, so slow
+        # calls (milliseconds) do not spend most of the budget on calibration.
+        number = max(number * 2, int(number * min_time / max(elapsed, 1e-9) * 1.1))
+
+
+def interleaved_medians(
+    runners: dict, *, repeat: int = 7, min_time: float = 0.2, globals_: dict | None = None
+) -> dict:
+    """:func:`median_time` for several contenders whose timed loops take turns.
+
+    ``runners`` maps a name to a zero-argument callable or to ``(stmt, globals)`` as
+    :func:`median_time` takes them. Each contender's loop length is calibrated alone, then the
+    ``repeat`` loops of all contenders alternate, so load that drifts during a run (shared
+    machines) hits every contender alike and their ratios stay comparable.
+
+    Returns ``{name: {"median", "min", "max", "number", "repeat"}}`` in seconds per call.
+    """
+    timers = {}
+    for name, runner in runners.items():
+        stmt, env = runner if isinstance(runner, tuple) else (runner, globals_)
+        timers[name] = timeit.Timer(stmt, globals=env)
+    numbers = {name: _loop_length(timer, min_time) for name, timer in timers.items()}
+    times: dict[str, list[float]] = {name: [] for name in timers}
+    for _ in range(repeat):
+        for name, timer in timers.items():
+            times[name].append(timer.timeit(numbers[name]) / numbers[name])
+    return {
+        name: {
+            "median": statistics.median(t),
+            "min": min(t),
+            "max": max(t),
+            "number": numbers[name],
+            "repeat": repeat,
+        }
+        for name, t in times.items()
     }
 
 
