@@ -9,13 +9,16 @@ from __future__ import annotations
 import functools
 import operator
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import sympy as sp
 
 from ..ir.errors import InputError, ShapeError, UnsupportedExpressionError
 from .fast_call import make_fast_value_and_grad
-from .generated_module import GeneratedModule
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .generated_module import GeneratedModule
 
 
 def _shape_str(shape) -> str:
@@ -41,7 +44,7 @@ class Compiled:
 
     def __init__(
         self,
-        module,
+        module: GeneratedModule,
         meta: dict,
         symbols: list | None = None,
         variant_factory: Callable | None = None,
@@ -81,8 +84,8 @@ class Compiled:
         self._fast = self._all_scalar and self.dtype == "float64" and n > 0
         # Plain-Python twins for all-float scalar calls (see codegen.module.module_source);
         # taking them does not import the Numba module (codegen.generated_module).
-        self._py_vg = self._twin("py_value_and_grad") if self._fast else None
-        self._py_value = self._twin("py_value") if self._fast else None
+        self._py_vg = module.twin("py_value_and_grad") if self._fast else None
+        self._py_value = module.twin("py_value") if self._fast else None
         if self._fast:
             # An instance attribute shadows the method: no bound-method creation, and the
             # wrapper's parameters are the inputs themselves (see codegen.fast_call).
@@ -93,11 +96,6 @@ class Compiled:
                 type(self).value_and_grad.__get__(self),
             )
             self.value_and_grad.__doc__ = Compiled.value_and_grad.__doc__
-
-    def _twin(self, name: str):
-        if isinstance(self._module, GeneratedModule):
-            return self._module.twin(name)
-        return getattr(self._module, name, None)
 
     @functools.cached_property
     def _fn(self) -> dict:
@@ -162,11 +160,7 @@ class Compiled:
     @property
     def source(self) -> str:
         """The generated Numba source, as text."""
-        if isinstance(self._module, GeneratedModule):
-            return self._module.source_text
-        import inspect
-
-        return inspect.getsource(self._module)
+        return self._module.source_text
 
     @property
     def forward(self):

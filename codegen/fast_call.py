@@ -16,6 +16,7 @@ import ast
 import inspect
 import keyword
 import math
+import operator
 import textwrap
 from collections.abc import Callable, Mapping, Sequence
 
@@ -158,8 +159,6 @@ def value_and_grad({params}, *args, **kwargs):
 
 def _closure_wrapper(names, twin, numba_fn, general):
     """For input names that cannot be parameters: keywords only, read with one itemgetter."""
-    import operator
-
     count = len(names)
     getter = operator.itemgetter(*names) if count > 1 else None
     first = names[0]

@@ -20,12 +20,13 @@ from pathlib import Path
 import numpy as np
 
 from . import python_math
+from .module import KERNEL_MODULES
 
 #: What the twins may read besides their own locals: the module's imports they use.
 _TWIN_GLOBALS = {
     "math": math,
     "np": np,
-    **{name: getattr(python_math, name) for name in ("py_sigmoid", "py_softplus")},
+    **{name: getattr(python_math, name) for name in KERNEL_MODULES[python_math.__name__]},
 }
 
 
