@@ -10,8 +10,8 @@ Usage::
     python benchmarks/bench_blas_ab.py                       # MLP small/medium/large, RNN cells
     python benchmarks/bench_blas_ab.py --cases mlp:small rnn:lstm --rounds 21
 
-Prints the median time per step of each backend and the ratio mkl / numpy (below 1: MKL
-faster). Needs the ``mkl`` extra.
+Prints the median time per step of each backend (``common.interleaved_medians``) and the ratio
+mkl / numpy (below 1: MKL faster). Needs the ``mkl`` extra.
 """
 
 from __future__ import annotations
@@ -19,13 +19,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 
 import common
 
 CASES = ("mlp:small", "mlp:medium", "mlp:large", "rnn:elman", "rnn:gru", "rnn:lstm")
-#: Steps per timed loop, so each loop lasts a few milliseconds or more.
-LOOP = {"small": 500, "medium": 20, "large": 1, "elman": 3, "gru": 2, "lstm": 2}
 
 
 def build(case: str, backend: str):
@@ -53,11 +50,10 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", nargs="+", default=list(CASES), choices=CASES)
     ap.add_argument("--rounds", type=int, default=15, help="timed loops per backend (median)")
+    ap.add_argument("--min-time", type=float, default=0.05, help="seconds per timed loop")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     common.pin_threads(args.threads)
-    import numpy as np
-
     from symgrad.codegen import blas_select
 
     if blas_select.open_mkl() is None:
@@ -66,16 +62,12 @@ def main(argv=None) -> int:
           f"{blas_select.mkl_version().strip()}")  # fmt: skip
     rows = []
     for case in args.cases:
-        steps = {b: build(case, b) for b in ("numpy", "mkl")}
-        loop = LOOP[case.split(":")[1]]
-        times: dict[str, list[float]] = {b: [] for b in steps}
-        for _ in range(args.rounds):
-            for b, (fn, fargs) in steps.items():
-                t0 = time.perf_counter()
-                for _ in range(loop):
-                    fn(*fargs)
-                times[b].append((time.perf_counter() - t0) / loop)
-        med = {b: float(np.median(v)) for b, v in times.items()}
+        runners = {}
+        for b in ("numpy", "mkl"):
+            fn, fargs = build(case, b)
+            runners[b] = ("fn(*fargs)", {"fn": fn, "fargs": fargs})
+        times = common.interleaved_medians(runners, repeat=args.rounds, min_time=args.min_time)
+        med = {b: t["median"] for b, t in times.items()}
         rows.append([case, f"{med['numpy'] * 1e3:.3f}", f"{med['mkl'] * 1e3:.3f}",
                      f"{med['mkl'] / med['numpy']:.3f}"])  # fmt: skip
         print(f"  {case} done", file=sys.stderr, flush=True)
