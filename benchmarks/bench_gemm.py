@@ -9,8 +9,10 @@ gradients). Contenders, all in this one process:
 - ``numpy``: ``np.dot(a, b, out)`` from Python (NumPy's bundled OpenBLAS);
 - ``numba np.dot``: the same call inside ``@njit`` (Numba goes through SciPy's OpenBLAS), which is
   what generated code calls without MKL;
-- ``symgrad gemm``: :func:`symgrad.codegen.blas.gemm` inside ``@njit`` (Intel MKL's
-  ``cblas_sgemm``), what generated code calls when the ``mkl`` extra is installed;
+- ``symgrad gemm (NumPy's OpenBLAS)`` and ``symgrad gemm (MKL)``: the kernels of
+  :func:`symgrad.codegen.blas.gemm` for each library (``cblas_sgemm`` of NumPy's bundled
+  OpenBLAS, of Intel MKL when the ``mkl`` extra is installed), what generated code calls under
+  ``SYMGRAD_BLAS=openblas`` / ``mkl``;
 - ``torch.mm``: PyTorch's CPU matmul (its own MKL or oneDNN), as a reference.
 
 Run ``python benchmarks/bench_gemm.py --threads 1`` (or ``1,2``). Prints GFLOP/s (median of
@@ -77,15 +79,13 @@ def contenders(np, threads: int) -> dict:
         np.dot(a, b, out)
 
     found = {"numpy": lambda a, b, out: np.dot(a, b, out), "numba np.dot": numba_dot}
-    if blas._load_mkl() is not None:  # installed, whichever backend auto picked
-
-        @njit(nogil=True)
-        def symgrad_gemm(a, b, out):
-            blas.gemm(a, b, out)
-
-        found["symgrad gemm (MKL)"] = symgrad_gemm
-    else:
-        found["symgrad gemm (MKL)"] = "MKL not installed (pip install 'symgrad[mkl]')"
+    # symgrad's gemm kernels per library, installed whichever backend auto picked; the kernel
+    # for each shape's layouts is looked up before timing (what a gemm call site compiles to).
+    missing = {"mkl": "MKL not installed (pip install 'symgrad[mkl]')",
+               "openblas": "NumPy bundles no OpenBLAS"}  # fmt: skip
+    for library, label in (("openblas", "symgrad gemm (NumPy's OpenBLAS)"),
+                           ("mkl", "symgrad gemm (MKL)")):  # fmt: skip
+        found[label] = ("kernel", library) if blas._load(library) else missing[library]
     torch, why = try_import("torch")
     if torch is None:
         found["torch.mm"] = why
@@ -103,6 +103,7 @@ def contenders(np, threads: int) -> dict:
 
 def run_child(threads: int) -> dict:
     pin_threads(threads)
+    import numba
     import numpy as np
 
     from symgrad.codegen import blas
@@ -117,6 +118,8 @@ def run_child(threads: int) -> dict:
             if isinstance(fn, str):
                 row["gflops"][name] = None
                 continue
+            if isinstance(fn, tuple):
+                fn = blas.gemm_kernel(fn[1], *map(numba.typeof, (a, b, out)))
             fn(a, b, out)
             if not np.allclose(out, expect, rtol=1e-3, atol=1e-3 * k**0.5):
                 raise AssertionError(f"{name} gives a wrong product for {label}")
@@ -129,6 +132,7 @@ def run_child(threads: int) -> dict:
         "machine": machine_info(threads),
         "blas_backend": blas.backend(),
         "mkl": blas.mkl_version(),
+        "numpy_openblas": blas.openblas_config(),
         "cpu_vendor": blas.cpu_vendor(),
         "missing": missing,
         "rows": rows,

@@ -199,8 +199,15 @@ def machine_info(threads: int) -> dict:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             versions[dist] = None
+    try:  # which library symgrad's matrix products call (SYMGRAD_BLAS)
+        from symgrad.codegen.blas_select import backend
+
+        blas = backend()
+    except Exception as exc:  # symgrad missing or a bad SYMGRAD_BLAS: say so, keep the run
+        blas = f"unknown ({type(exc).__name__})"
     return {
         "cpu": cpu,
+        "symgrad_blas": blas,
         "cores": os.cpu_count(),
         "threads": threads,
         "platform": platform.platform(),

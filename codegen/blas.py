@@ -1,33 +1,37 @@
-"""The matrix product generated code calls: Intel MKL's ``cblas_?gemm`` when available.
+"""The matrix product generated code calls: a CBLAS ``?gemm`` of Intel MKL or NumPy's OpenBLAS.
 
-Numba's ``np.dot`` goes through SciPy's OpenBLAS. On the shapes of a training step (a batch of
-64-256 rows times 256-1024 columns) MKL's single-threaded GEMM runs 64-92 GFLOP/s on these
-machines against 52-72 for that OpenBLAS (``benchmarks/bench_gemm.py``), so when the optional
-``mkl`` package is installed (``pip install symgrad[mkl]``) generated code calls
-:func:`gemm`, which goes straight to ``cblas_sgemm``/``cblas_dgemm``; otherwise it keeps
-``np.dot(a, b, out)``.
+Numba's ``np.dot`` goes through SciPy's OpenBLAS (``scipy.linalg.cython_blas``). Two other
+libraries are often faster on the shapes of a training step (a batch of 64-256 rows times
+256-1024 columns), so generated code can call :func:`gemm` instead, which goes straight to a
+``cblas_sgemm``/``cblas_dgemm``:
 
-``SYMGRAD_BLAS`` chooses: ``auto`` (the default: MKL when installed and the CPU is Intel's; see
-:data:`symgrad.codegen.blas_select.MKL_VENDORS`), ``mkl`` (an error when it is not installed) or
-``numpy``. The choice is part of the cache key of generated modules
+- Intel MKL (the optional ``mkl`` package, ``pip install symgrad[mkl]``): 64-92 GFLOP/s against
+  52-72 for SciPy's OpenBLAS on the Intel machines of earlier measurements, slower on an AMD
+  EPYC (``benchmarks/bench_gemm.py``);
+- the OpenBLAS that NumPy's wheels bundle (``libscipy_openblas64_``, ILP64): often a newer
+  release than SciPy's, and the library NumPy's own ``@`` uses.
+
+``SYMGRAD_BLAS`` chooses (:mod:`symgrad.codegen.blas_select`): ``auto``, ``mkl``, ``openblas``
+or ``numpy``. The choice is part of the cache key of generated modules
 (:func:`symgrad.codegen.cache.library_fingerprint`), because Numba's machine cache of a
 generated function does not know which GEMM it was linked against.
 
-The MKL functions are registered under symgrad's own symbol names (``llvmlite``'s
-``add_symbol``), which LLVM resolves when it links a function, freshly compiled or loaded from
-Numba's cache, so another copy of MKL in the process (PyTorch links one in) is never picked up by
-accident. MKL's threads follow ``MKL_NUM_THREADS`` and ``threadpoolctl`` like any BLAS.
+The functions are registered under symgrad's own symbol names (``llvmlite``'s ``add_symbol``),
+which LLVM resolves when it links a function, freshly compiled or loaded from Numba's cache, so
+another copy of the library in the process (PyTorch links an MKL in) is never picked up by
+accident. Their threads follow ``MKL_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS`` and
+``threadpoolctl`` like any BLAS.
 
-Compile cost: a call of :func:`gemm` is a one-line call of a kernel per dtype and operand
-layout (C- or F-contiguous, or any strides), and the kernels are cached on disk by Numba once
-per installation, so a new model's cold compile spends ~0.1 s per array-type combination on
+Compile cost: a call of :func:`gemm` is a one-line call of a kernel per library, dtype and
+operand layout (C- or F-contiguous, or any strides), and the kernels are cached on disk by Numba
+once per installation, so a new model's cold compile spends ~0.1 s per array-type combination on
 them instead of ~0.2 s.
 """
 
 from __future__ import annotations
 
 import ctypes
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 from numba import njit, types
@@ -43,6 +47,8 @@ from .blas_select import (  # noqa: F401  (re-exported: the backend API lives be
     matmul_call,
     mkl_version,
     open_mkl,
+    open_numpy_openblas,
+    openblas_config,
     select_backend,
 )
 from .library_kernel import library_kernel
@@ -52,36 +58,57 @@ _ROW_MAJOR = 101
 _NO_TRANS = 111
 _TRANS = 112
 
-_SYMBOLS = {"cblas_sgemm": "symgrad_mkl_sgemm", "cblas_dgemm": "symgrad_mkl_dgemm"}
+#: library -> (its symbol, the name LLVM knows it by) for the two GEMMs
+_SYMBOLS = {
+    "mkl": {"cblas_sgemm": "symgrad_mkl_sgemm", "cblas_dgemm": "symgrad_mkl_dgemm"},
+    "openblas": {
+        "scipy_cblas_sgemm64_": "symgrad_openblas_sgemm",
+        "scipy_cblas_dgemm64_": "symgrad_openblas_dgemm",
+    },
+}
+_OPENERS = {"mkl": open_mkl, "openblas": open_numpy_openblas}
 
 
-@lru_cache(maxsize=1)
-def _load_mkl() -> ctypes.CDLL | None:
-    """MKL, with its GEMMs registered with LLVM under our names; ``None`` when not installed."""
+@cache
+def _load(library: str) -> ctypes.CDLL | None:
+    """``library`` with its GEMMs registered with LLVM under our names; None when not installed."""
     import llvmlite.binding as llvm
 
-    lib = open_mkl()
+    lib = _OPENERS[library]()
     if lib is None:
         return None
-    for name, ours in _SYMBOLS.items():
+    for name, ours in _SYMBOLS[library].items():
         llvm.add_symbol(ours, ctypes.cast(getattr(lib, name), ctypes.c_void_p).value)
     return lib
 
 
+def _load_mkl() -> ctypes.CDLL | None:
+    """MKL, registered with LLVM; ``None`` when it is not installed."""
+    return _load("mkl")
+
+
 # Registered on import: a generated function loaded from Numba's cache links against these
 # symbols without typing ``gemm`` again.
-_load_mkl()
+for _library in _SYMBOLS:
+    _load(_library)
 
 
-def _cblas_signature(real):
+def _cblas_signature(real, integer):
     # Pointers travel as intp (``array.ctypes.data``): the same register as a void* on every
-    # 64-bit ABI, and it spares each call site Numba's ctypes-object lowering.
-    i, p = types.intc, types.intp
-    return types.void(i, i, i, i, i, i, real, p, i, p, i, real, p, i)
+    # 64-bit ABI, and it spares each call site Numba's ctypes-object lowering. The enums are C
+    # ints in both libraries; sizes are ``integer`` (MKL's LP64 int, OpenBLAS64's int64).
+    i, p, n = types.intc, types.intp, integer
+    return types.void(i, i, i, n, n, n, real, p, n, p, n, real, p, n)
 
 
-_sgemm = types.ExternalFunction(_SYMBOLS["cblas_sgemm"], _cblas_signature(types.float32))
-_dgemm = types.ExternalFunction(_SYMBOLS["cblas_dgemm"], _cblas_signature(types.float64))
+def _external(library: str, name: str, real, integer):
+    return types.ExternalFunction(_SYMBOLS[library][name], _cblas_signature(real, integer))
+
+
+_sgemm = _external("mkl", "cblas_sgemm", types.float32, types.intc)
+_dgemm = _external("mkl", "cblas_dgemm", types.float64, types.intc)
+_ob_sgemm = _external("openblas", "scipy_cblas_sgemm64_", types.float32, types.int64)
+_ob_dgemm = _external("openblas", "scipy_cblas_dgemm64_", types.float64, types.int64)
 
 
 # The GEMM kernels. Generated code calls ``gemm``, whose overload is a one-line call of these,
@@ -124,6 +151,18 @@ def _dgemm_arrays(ta, tb, m, n, k, a, lda, b, ldb, c, ldc):
            c.ctypes.data, ldc)  # fmt: skip
 
 
+@njit(nogil=True)
+def _ob_sgemm_arrays(ta, tb, m, n, k, a, lda, b, ldb, c, ldc):
+    _ob_sgemm(_ROW_MAJOR, ta, tb, m, n, k, np.float32(1.0), a.ctypes.data, lda, b.ctypes.data,
+              ldb, np.float32(0.0), c.ctypes.data, ldc)  # fmt: skip
+
+
+@njit(nogil=True)
+def _ob_dgemm_arrays(ta, tb, m, n, k, a, lda, b, ldb, c, ldc):
+    _ob_dgemm(_ROW_MAJOR, ta, tb, m, n, k, 1.0, a.ctypes.data, lda, b.ctypes.data, ldb, 0.0,
+              c.ctypes.data, ldc)  # fmt: skip
+
+
 @njit(inline="always")
 def _gemm_contiguous(a, b, out, arrays_call):
     """C- or F-contiguous operands (known by their types) and a C-contiguous ``out``."""
@@ -142,6 +181,16 @@ def _sgemm_contiguous(a, b, out):
 @library_kernel
 def _dgemm_contiguous(a, b, out):
     _gemm_contiguous(a, b, out, _dgemm_arrays)
+
+
+@library_kernel
+def _ob_sgemm_contiguous(a, b, out):
+    _gemm_contiguous(a, b, out, _ob_sgemm_arrays)
+
+
+@library_kernel
+def _ob_dgemm_contiguous(a, b, out):
+    _gemm_contiguous(a, b, out, _ob_dgemm_arrays)
 
 
 @njit(inline="always")
@@ -199,14 +248,63 @@ def _dgemm_any(a, b, out):
     _gemm_any(a, b, out, 8, _dgemm_arrays)
 
 
+@library_kernel
+def _ob_sgemm_any(a, b, out):
+    _gemm_any(a, b, out, 4, _ob_sgemm_arrays)
+
+
+@library_kernel
+def _ob_dgemm_any(a, b, out):
+    _gemm_any(a, b, out, 8, _ob_dgemm_arrays)
+
+
+#: library -> {(single precision, contiguous operands): kernel}
+_KERNELS = {
+    "mkl": {
+        (True, True): _sgemm_contiguous,
+        (False, True): _dgemm_contiguous,
+        (True, False): _sgemm_any,
+        (False, False): _dgemm_any,
+    },
+    "openblas": {
+        (True, True): _ob_sgemm_contiguous,
+        (False, True): _ob_dgemm_contiguous,
+        (True, False): _ob_sgemm_any,
+        (False, False): _ob_dgemm_any,
+    },
+}
+
+
+def gemm_library() -> str:
+    """The library :func:`gemm` calls: the backend when it is ``mkl`` or ``openblas``; with the
+    ``numpy`` backend (generated code calls ``np.dot`` then), MKL if installed, else OpenBLAS.
+
+    Raises
+    ------
+    BlasBackendError
+        When neither library is available.
+    """
+    chosen = backend()
+    if chosen in _KERNELS:
+        return chosen
+    for library in _KERNELS:
+        if _load(library) is not None:
+            return library
+    raise BlasBackendError(
+        "gemm needs Intel MKL (pip install 'symgrad[mkl]') or a NumPy that bundles OpenBLAS"
+    )
+
+
 def gemm(a, b, out):
     """``out[...] = a @ b`` for 2-D float arrays of one dtype (callable from ``@njit`` code).
+
+    Calls the CBLAS GEMM of :func:`gemm_library` (MKL or NumPy's OpenBLAS).
 
     Parameters
     ----------
     a, b : ndarray
         ``(m, k)`` and ``(k, n)`` float32 or float64 arrays, any strides (C or Fortran order and
-        transposed views go to MKL as they are; other layouts are copied).
+        transposed views go to the library as they are; other layouts are copied).
     out : ndarray
         ``(m, n)`` array of the same dtype, written in full; it must not overlap ``a`` or ``b``.
 
@@ -227,21 +325,30 @@ def gemm(a, b, out):
     raise NotImplementedError("gemm is called from @njit code")
 
 
-@overload(gemm, jit_options={"nogil": True})
-def _gemm_impl(a, b, out):
-    if _load_mkl() is None:
-        raise TypingError("gemm calls Intel MKL, not installed: pip install 'symgrad[mkl]'")
+def _check_gemm_types(a, b, out) -> bool:
+    """Whether all three are C/F-contiguous (``out`` C); TypingError for anything gemm refuses."""
     arrays = (a, b, out)
     if not all(isinstance(t, types.Array) and t.ndim == 2 for t in arrays):
         raise TypingError(f"gemm takes three 2-D arrays, got {a}, {b}, {out}")
     dtypes = {t.dtype for t in arrays}
     if len(dtypes) != 1 or dtypes.pop() not in (types.float32, types.float64):
         raise TypingError(f"gemm needs one float dtype (float32 or float64), got {a}, {b}, {out}")
-    single = a.dtype == types.float32
-    if a.layout in "CF" and b.layout in "CF" and out.layout == "C":
-        kernel = _sgemm_contiguous if single else _dgemm_contiguous
-    else:
-        kernel = _sgemm_any if single else _dgemm_any
+    return a.layout in "CF" and b.layout in "CF" and out.layout == "C"
+
+
+def gemm_kernel(library: str, a, b, out):
+    """The library kernel computing ``gemm(a, b, out)`` for these Numba array types."""
+    contiguous = _check_gemm_types(a, b, out)
+    return _KERNELS[library][(a.dtype == types.float32, contiguous)]
+
+
+@overload(gemm, jit_options={"nogil": True})
+def _gemm_impl(a, b, out):
+    try:
+        library = gemm_library()
+    except BlasBackendError as exc:
+        raise TypingError(str(exc)) from None
+    kernel = gemm_kernel(library, a, b, out)
 
     def impl(a, b, out):
         kernel(a, b, out)

@@ -1,9 +1,9 @@
-"""The matrix product of generated code: MKL's GEMM when installed, else ``np.dot``.
+"""The matrix product of generated code: MKL's or NumPy's OpenBLAS's GEMM, or ``np.dot``.
 
-``gemm`` is checked against NumPy for every layout it accepts (C, Fortran, transposed views,
-strided slices, zero-sized dimensions); the choice of backend is checked for each ``SYMGRAD_BLAS``
-value; and a model compiled with the other backend, in a new process, gives the same loss and
-gradients as this process's.
+``gemm``'s kernels are checked against NumPy, for each installed library, for every layout they
+accept (C, Fortran, transposed views, strided slices, zero-sized dimensions); the choice of
+backend is checked for each ``SYMGRAD_BLAS`` value; and a model compiled under every backend, in
+new processes, gives the same loss and gradients.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import subprocess
 import sys
 import textwrap
 
+import numba
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -22,12 +23,21 @@ from numba import njit
 
 from symgrad.codegen import blas, blas_select
 
-needs_mkl = pytest.mark.skipif(blas._load_mkl() is None, reason="Intel MKL is not installed")
+#: The libraries ``gemm`` can call here.
+LIBRARIES = [lib for lib in ("mkl", "openblas") if blas._load(lib) is not None]
+#: Every backend this installation offers.
+BACKENDS = [*LIBRARIES, "numpy"]
 
 
 @njit
 def _gemm(a, b, out):
     blas.gemm(a, b, out)
+
+
+def _library_gemm(library, a, b, out):
+    """What ``gemm`` does with these arrays when it calls ``library``: the same kernel choice."""
+    kernel = blas.gemm_kernel(library, numba.typeof(a), numba.typeof(b), numba.typeof(out))
+    kernel(a, b, out)
 
 
 def _layout(x: np.ndarray, kind: str) -> np.ndarray:
@@ -59,22 +69,22 @@ LAYOUTS = [
 ]
 
 
-@needs_mkl
+@pytest.mark.parametrize("library", LIBRARIES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("layout", LAYOUTS, ids=["-".join(x) for x in LAYOUTS])
 @settings(max_examples=25, deadline=None, derandomize=True)
 @given(m=st.integers(0, 9), k=st.integers(0, 9), n=st.integers(0, 9), seed=st.integers(0, 2**16))
-def test_gemm_matches_numpy_for_every_layout(dtype, layout, m, k, n, seed):
+def test_gemm_matches_numpy_for_every_layout(library, dtype, layout, m, k, n, seed):
     rng = np.random.default_rng(seed)
     a = _layout(rng.standard_normal((m, k)).astype(dtype), layout[0])
     b = _layout(rng.standard_normal((k, n)).astype(dtype), layout[1])
     out = _layout(np.full((m, n), np.nan, dtype=dtype), layout[2])
-    _gemm(a, b, out)
+    _library_gemm(library, a, b, out)
     tol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(out, a.astype(np.float64) @ b, rtol=tol, atol=tol * max(k, 1))
 
 
-@needs_mkl
+@pytest.mark.skipif(not LIBRARIES, reason="neither MKL nor a NumPy-bundled OpenBLAS")
 def test_gemm_rejects_mixed_dtypes_and_bad_shapes():
     from numba.core.errors import TypingError
 
@@ -88,29 +98,43 @@ def test_gemm_rejects_mixed_dtypes_and_bad_shapes():
 def test_backend_choice_by_environment(monkeypatch):
     assert blas.select_backend("numpy") == "numpy"
     assert blas.select_backend(" NumPy ") == "numpy"
-    with pytest.raises(blas.BlasBackendError, match="'openblas'.*auto, mkl, numpy"):
-        blas.select_backend("openblas")
-    installed = blas._load_mkl() is not None
-    # auto: MKL on Intel CPUs (and where the vendor is unknown), OpenBLAS on others.
+    with pytest.raises(blas.BlasBackendError, match="'blis'.*auto, mkl, openblas, numpy"):
+        blas.select_backend("blis")
+    has_mkl = blas._load_mkl() is not None
+    has_openblas = blas.open_numpy_openblas() is not None
+    fallback = "openblas" if has_openblas else "numpy"
+    # auto: MKL on Intel CPUs (and where the vendor is unknown), else NumPy's OpenBLAS.
     for vendor, auto in (
-        ("intel", "mkl"),
-        ("unknown", "mkl"),
-        ("amd", "numpy"),
-        ("other", "numpy"),
+        ("intel", "mkl" if has_mkl else fallback),
+        ("unknown", "mkl" if has_mkl else fallback),
+        ("amd", fallback),
+        ("other", fallback),
     ):
         monkeypatch.setattr(blas_select, "cpu_vendor", lambda vendor=vendor: vendor)
-        expected = auto if installed else "numpy"
-        assert blas.select_backend("auto") == expected, vendor
-        assert blas.select_backend("") == expected, vendor
+        assert blas.select_backend("auto") == auto, vendor
+        assert blas.select_backend("") == auto, vendor
         # An explicit request is honoured on any CPU.
-        if installed:
-            assert blas.select_backend("mkl") == "mkl"
-    # Without MKL, auto falls back and an explicit request says how to install it.
+        for library in LIBRARIES:
+            assert blas.select_backend(library) == library
+    # Without the libraries, auto falls back and an explicit request says what is missing.
     monkeypatch.setattr(blas_select, "cpu_vendor", lambda: "intel")
     monkeypatch.setattr(blas_select, "open_mkl", lambda: None)
-    assert blas.select_backend("auto") == "numpy"
+    assert blas.select_backend("auto") == fallback
     with pytest.raises(blas.BlasBackendError, match=r"pip install 'symgrad\[mkl\]'"):
         blas.select_backend("mkl")
+    monkeypatch.setattr(blas_select, "open_numpy_openblas", lambda: None)
+    assert blas.select_backend("auto") == "numpy"
+    with pytest.raises(blas.BlasBackendError, match="NumPy bundles no OpenBLAS"):
+        blas.select_backend("openblas")
+
+
+@pytest.mark.skipif("openblas" not in LIBRARIES, reason="NumPy bundles no OpenBLAS here")
+def test_numpy_openblas_is_the_library_numpy_uses():
+    """The file found is the ILP64 OpenBLAS NumPy reports (its build string names 64-bit ints)."""
+    config = blas.openblas_config()
+    assert "USE64BITINT" in config
+    libraries = str(np.show_config(mode="dicts")["Build Dependencies"]["blas"])
+    assert "scipy-openblas" in libraries or "openblas" in libraries.lower()
 
 
 def test_cpu_vendor_is_one_of_the_known_answers():
@@ -126,6 +150,7 @@ def test_generated_code_calls_the_chosen_product():
     X, W = sp.MatrixSymbol("X", n, 3), sp.MatrixSymbol("W", 3, 2)
     f = sg.compile(sp.Trace((X * W).T * (X * W)), wrt=[W], cache_enabled=False)
     call = blas.matmul_call()
+    assert call == ("np.dot" if blas.backend() == "numpy" else "gemm")
     assert f"{call}(" in f.source
     if call == "gemm":
         assert "from symgrad.codegen.blas import gemm" in f.source
@@ -186,20 +211,23 @@ def _run_children(*backends: str) -> list[dict]:
     return results
 
 
-@needs_mkl
+@pytest.mark.skipif(not LIBRARIES, reason="neither MKL nor a NumPy-bundled OpenBLAS")
 @pytest.mark.slow
-def test_both_backends_give_the_same_loss_and_gradients():
-    mkl, numpy = _run_children("mkl", "numpy")
-    assert (mkl["backend"], numpy["backend"]) == ("mkl", "numpy")
-    for dtype, tol in (("float64", 1e-10), ("float32", 1e-4)):
-        assert mkl[dtype]["value"] == pytest.approx(numpy[dtype]["value"], rel=tol)
-        for g_mkl, g_np in zip(mkl[dtype]["grads"], numpy[dtype]["grads"]):
-            np.testing.assert_allclose(g_mkl, g_np, rtol=tol, atol=tol)
+def test_every_backend_gives_the_same_loss_and_gradients():
+    results = dict(zip(BACKENDS, _run_children(*BACKENDS)))
+    reference = results["numpy"]
+    for name, result in results.items():
+        assert result["backend"] == name
+        for dtype, tol in (("float64", 1e-10), ("float32", 1e-4)):
+            assert result[dtype]["value"] == pytest.approx(reference[dtype]["value"], rel=tol)
+            for g, g_ref in zip(result[dtype]["grads"], reference[dtype]["grads"]):
+                np.testing.assert_allclose(g, g_ref, rtol=tol, atol=tol)
 
 
 _KERNEL_CHILD = textwrap.dedent(
     """
     import json
+    import numba
     import numpy as np
     from numba import njit
     from symgrad.codegen import blas
@@ -212,17 +240,18 @@ _KERNEL_CHILD = textwrap.dedent(
     out = np.empty((4, 4), dtype=np.float32)
     product(a.T, a, out)  # an F-contiguous and a C-contiguous operand
     assert (out == 3).all()
-    stats = blas._sgemm_contiguous.stats
+    kernel = blas.gemm_kernel(blas.gemm_library(), *map(numba.typeof, (a.T, a, out)))
+    stats = kernel.stats
     print(json.dumps({"hits": sum(stats.cache_hits.values()),
                       "misses": sum(stats.cache_misses.values())}))
     """
 )
 
 
-@needs_mkl
-def test_gemm_kernels_are_compiled_once_per_installation(tmp_path):
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_gemm_kernels_are_compiled_once_per_installation(library, tmp_path):
     """A new process loads the GEMM kernel from Numba's cache instead of compiling it again."""
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), SYMGRAD_BLAS="mkl")
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), SYMGRAD_BLAS=library)
     runs = []
     for _ in range(2):
         proc = subprocess.run(
