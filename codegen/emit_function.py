@@ -346,9 +346,10 @@ def emit_function(
             return f"({inner}{',' if len(r) == 1 else ''})"
         if r.op is const_op and r.ndim == 0:
             return f"_F({em.number(r.attr('value'))})"
-        if id(r) in param_ids and r.ndim:
-            # Never hand back a caller's array (d(x*z)/dx is z itself): writing into a returned
-            # gradient must not change an input.
+        if r.ndim and (id(r) in param_ids or id(r) in returned):
+            # Never hand back a caller's array (d(x*z)/dx is z itself), nor one array twice
+            # (d/dA = d/dB of (A+B)ᵀ·exp(X)): writing into a returned gradient must change
+            # neither an input nor another gradient.
             if VECTOR_DIM not in r.shape:
                 return f"{em.name(r)}.copy()"
             copy = em.fresh("copy")
@@ -356,9 +357,11 @@ def emit_function(
             idx, indent = em.open_loops(r.shape)
             em.emit(f"{copy}[{', '.join(idx)}] = {em.name(r)}[{', '.join(idx)}]", indent)
             return copy
+        returned.add(id(r))
         return em.name(r)
 
     param_ids = {id(p) for p in params}
+    returned: set[int] = set()
     header = [decorator, f"def {fname}({', '.join(arg_names)}):"]
     returned = ret(result)
     return "\n".join(header + em.lines + [f"    return {returned}", ""])
