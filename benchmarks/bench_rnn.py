@@ -457,6 +457,7 @@ def _compile_once(cell: str, threads: int) -> dict:
                 out[kind] = {"error": proc.stderr.strip().splitlines()[-1:]}
             else:
                 out[kind] = json.loads(proc.stdout.strip().splitlines()[-1])
+        out["numba floor"] = common.numba_floor(tmp, env)
     return out
 
 
@@ -510,6 +511,13 @@ def print_tables(results: dict) -> None:
                 table,
             )
         )
+        for cell, c in results["compile"].items():
+            floor = c.get("numba floor", {})
+            if "total_s" in floor:
+                print(f"{cell}: Numba's own warm-start floor (new process: import numba "
+                      f"{floor['import_numba_s']:.3f} s + first call of a cached trivial "
+                      f"function {floor['first_cached_call_s']:.3f} s) = {floor['total_s']:.3f} s"
+                      )  # fmt: skip
 
 
 def main(argv=None) -> int:

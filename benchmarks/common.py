@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import timeit
 from collections.abc import Callable, Iterable, Sequence
@@ -318,6 +319,52 @@ def compile_phase_envs(tmp: str, env: dict) -> list[tuple[str, dict]]:
     return [("first use", first), ("cold", model), ("warm", model)]
 
 
+_FLOOR_MODULE = """
+from numba import njit
+
+
+@njit(cache=True)
+def one(x):
+    return x + 1.0
+"""
+
+_FLOOR_CHILD = r"""
+import sys, time, json
+sys.path.insert(0, sys.argv[1])
+t0 = time.perf_counter()
+import numba
+t1 = time.perf_counter()
+import numba_floor_module
+numba_floor_module.one(1.0)
+t2 = time.perf_counter()
+print(json.dumps({"import_numba_s": t1 - t0, "first_cached_call_s": t2 - t1}))
+"""
+
+
+def numba_floor(tmp: str, env: dict) -> dict:
+    """Numba's own cost of a warm start, in a new process: ``import numba`` and the first call
+    of a trivial function loaded from Numba's cache (its target context loads every registry
+    then, SciPy's BLAS check included). A warm symgrad start pays this before any of its own
+    work, so it is the floor the warm compile figures are to be read against.
+
+    The function is cached in ``tmp`` by a first process; a second one is measured.
+    """
+    folder = os.path.join(tmp, "numba-floor")
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "numba_floor_module.py"), "w", encoding="utf-8") as f:
+        f.write(_FLOOR_MODULE)
+    env = dict(env, NUMBA_CACHE_DIR=os.path.join(folder, "cache"))
+    out: dict = {}
+    for _ in range(2):
+        proc = subprocess.run([sys.executable, "-c", _FLOOR_CHILD, folder], env=env,
+                              capture_output=True, text=True)  # fmt: skip
+        if proc.returncode:
+            return {"error": proc.stderr.strip().splitlines()[-1:]}
+        out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out["total_s"] = out["import_numba_s"] + out["first_cached_call_s"]
+    return out
+
+
 def median_of_runs(runs: list[dict]) -> dict:
     """Per phase, the median of each numeric metric over ``runs`` (phase -> metrics dicts).
 
@@ -358,7 +405,6 @@ def run_thread_children(script: str, threads: Iterable[int], child_args: list[st
     Each child is a fresh process so it can pin its libraries' threads before importing them;
     the thread variables inherited from this process are removed so the child sets its own.
     """
-    import subprocess
     import tempfile
 
     results: dict = {}
