@@ -37,8 +37,8 @@ def canonical_order(node: Node) -> Node | None:
     if not isinstance(node.op, ew.ElementwiseOp):
         return None
     body = node.op.body
-    if (body != _ADD and body != _MUL) or node.ndim == 0:
-        return None  # scalar chains (long products of symbols) stay as written
+    if body != _ADD and body != _MUL:
+        return None
     leaves = _chain_leaves(node, body)
     if leaves is None:
         return None
