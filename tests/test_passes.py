@@ -64,3 +64,18 @@ def test_log_of_a_sum_of_exps_does_not_overflow():
     assert gx == pytest.approx(1 / (1 + math.exp(-1.0)))
     assert gy == pytest.approx(1 - 1 / (1 + math.exp(-1.0)))
     assert f(x=-1000.0, y=-1001.0) == pytest.approx(-1000.0 + math.log1p(math.exp(-1.0)))
+
+
+def test_commuted_scalar_products_merge():
+    """``a*b`` and ``b*a`` (the gradient builds both spellings) become one node."""
+    from symgrad.ir import ops_elementwise as ew
+
+    _, (a, b), _, _, _ = lower_outputs([x, y], [])
+    both = optimize([ew.mul(a, b), ew.mul(b, a), ew.add(a, b), ew.add(b, a)])
+    assert both[0] is both[1] and both[2] is both[3]
+    # In the compiled gradient of sin(x)·exp(-y²), the product sin(x)·exp(-y²) is computed once.
+    f = sg.compile(sp.sin(x) * sp.exp(-(y**2)), [x, y], cache_enabled=False)
+    body = f.source[f.source.index("def py_value_and_grad(") :].split("\n\n")[0]
+    products = [line.split("=", 1)[1].strip() for line in body.splitlines() if " * " in line]
+    operands = [tuple(sorted(p.strip("()").split(" * "))) for p in products]
+    assert len(operands) == len(set(operands)), products
