@@ -66,3 +66,17 @@ def test_bench_mlp_quick_runs_symgrad_rows(tmp_path):
     symgrad_rows = {k: v for k, v in rows.items() if k.startswith("symgrad")}
     assert len(symgrad_rows) == 2
     assert all(r["status"] == "ok" for r in symgrad_rows.values()), symgrad_rows
+
+
+def test_numba_floor_measures_a_cached_load(tmp_path):
+    """The warm-start floor the compile tables quote: a second process loads from the cache."""
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        import common
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    floor = common.numba_floor(str(tmp_path), dict(os.environ))
+    assert set(floor) == {"import_numba_s", "first_cached_call_s", "total_s"}, floor
+    assert floor["total_s"] == floor["import_numba_s"] + floor["first_cached_call_s"] > 0
+    cache = tmp_path / "numba-floor" / "cache"
+    assert any(p.suffix == ".nbi" for p in cache.rglob("*")), "the trivial function was not cached"
