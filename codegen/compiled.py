@@ -174,6 +174,18 @@ class Compiled:
 
     # -- argument handling ---------------------------------------------------------------------
     def _collect(self, args, kwargs) -> list:
+        if not kwargs and len(args) == 1 and type(args[0]) is dict:
+            given = args[0]
+            if len(given) == self._n_inputs:
+                # Exactly the inputs, by name: one lookup for all of them, and nothing can be
+                # unknown or missing. Any other dict (symbol keys, extra or missing names) is
+                # read below, where errors name what is wrong.
+                try:
+                    found = self._getter(given) if self._getter else (given[self._names[0]],)
+                except KeyError:
+                    pass
+                else:
+                    return list(found)
         if len(args) == 1 and isinstance(args[0], dict):
             mapping = {}
             for k, v in args[0].items():

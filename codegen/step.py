@@ -24,22 +24,18 @@ class Step(Compiled):
         self._step = self._fn["step"]
 
     def _convert(self, name: str, value):
-        k = self._index[name]
-        if k not in self._inplace:
-            return super()._convert(name, value)
+        if self._index[name] not in self._inplace:
+            return Compiled._convert(self, name, value)
         if not isinstance(value, np.ndarray):
             raise InputError(
                 f"{name!r} is updated in place: pass a NumPy array, not {type(value).__name__}"
             )
-        if (
-            value.dtype != self._np_dtype
-            or not value.flags.c_contiguous
-            or not value.flags.writeable
-        ):
+        flags = value.flags  # one flags object (each ``.flags`` read builds a new one)
+        if value.dtype != self._np_dtype or not flags.c_contiguous or not flags.writeable:
             raise InputError(
                 f"{name!r} is updated in place: it must be a writeable C-contiguous {self.dtype} "
-                f"array (got dtype {value.dtype}, contiguous={value.flags.c_contiguous}, "
-                f"writeable={value.flags.writeable})"
+                f"array (got dtype {value.dtype}, contiguous={flags.c_contiguous}, "
+                f"writeable={flags.writeable})"
             )
         return value
 

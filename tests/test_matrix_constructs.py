@@ -452,6 +452,24 @@ def test_missing_and_unknown_inputs(linear):
         linear(**v, Q=np.zeros((3, 3)))
 
 
+def test_the_dict_form_reads_names_and_symbols_and_names_what_is_wrong(linear):
+    """One dict of exactly the input names takes a shortcut; every other dict gets the checks."""
+    v = random_inputs(CASES["linear"])
+    expected = linear(**v)
+    assert np.array_equal(linear(dict(v)), expected)
+    by_symbol = {s: v[s.name] for s in linear.inputs}
+    assert np.array_equal(linear(by_symbol), expected)
+    assert np.array_equal(linear({**{s: v[s.name] for s in linear.inputs[:1]}, **v}), expected)
+    first, *rest = linear.inputs
+    swapped = {**{k: a for k, a in v.items() if k != first.name}, "Q": v[first.name]}
+    with pytest.raises(sg.InputError, match="unknown input 'Q'"):
+        linear(swapped)  # as many entries as inputs, one name wrong
+    with pytest.raises(sg.InputError, match=f"missing input '{first.name}'"):
+        linear({k: a for k, a in v.items() if k != first.name})
+    with pytest.raises(sg.InputError, match="unknown input 'Q'"):
+        linear({**v, "Q": 1.0})
+
+
 # -- compile-time errors (raised before any Numba compile) ---------------------------------------
 UNSUPPORTED = [
     (Trace(W.I), "Inverse"),
