@@ -320,6 +320,8 @@ def emit_function(
         # A row-sparse update writes its rows straight into the caller's array: only the rows
         # and their new values are computed, never a copy of the whole table.
         targets.extend(value.inputs[1:] if _writes_rows(param, value) else [value])
+    # Tape entries (a forward function's) go only to backward: they may share the value's array.
+    tape_ids = {id(n) for n in keep}
     keep = list(keep) + flat + targets
     written = _updates_in_loop(flat + targets, keep, params, inplace, flat)
     for param, value in written:
@@ -346,10 +348,12 @@ def emit_function(
             return f"({inner}{',' if len(r) == 1 else ''})"
         if r.op is const_op and r.ndim == 0:
             return f"_F({em.number(r.attr('value'))})"
-        if r.ndim and (id(r) in param_ids or id(r) in returned):
+        repeated = id(r) in handed_back and id(r) not in tape_ids
+        if r.ndim and (id(r) in param_ids or repeated):
             # Never hand back a caller's array (d(x*z)/dx is z itself), nor one array twice
-            # (d/dA = d/dB of (A+B)ᵀ·exp(X)): writing into a returned gradient must change
-            # neither an input nor another gradient.
+            # (d/dA = d/dB of (A+B)ᵀ·exp(X); exp(x) and its gradient): writing into a returned
+            # array must change neither an input nor another output. A forward function's tape
+            # entries, read only by backward, may share the value's array.
             if VECTOR_DIM not in r.shape:
                 return f"{em.name(r)}.copy()"
             copy = em.fresh("copy")
@@ -357,11 +361,11 @@ def emit_function(
             idx, indent = em.open_loops(r.shape)
             em.emit(f"{copy}[{', '.join(idx)}] = {em.name(r)}[{', '.join(idx)}]", indent)
             return copy
-        returned.add(id(r))
+        handed_back.add(id(r))
         return em.name(r)
 
     param_ids = {id(p) for p in params}
-    returned: set[int] = set()
+    handed_back: set[int] = set()
     header = [decorator, f"def {fname}({', '.join(arg_names)}):"]
     returned = ret(result)
     return "\n".join(header + em.lines + [f"    return {returned}", ""])

@@ -37,6 +37,17 @@ def test_points_gradients_of_one_node_are_separate_arrays():
     np.testing.assert_allclose(gy, np.exp(zs))
 
 
+def test_a_value_and_its_gradient_are_separate_arrays():
+    f = sg.compile(sp.exp(x), [x])
+    xs = np.linspace(-1.0, 1.0, 9)
+    value, (gx,) = f.value_and_grad(x=xs)
+    np.testing.assert_allclose(value, np.exp(xs))
+    np.testing.assert_allclose(gx, np.exp(xs))
+    _assert_own_memory([value, gx], [xs])
+    value -= 1.0
+    np.testing.assert_allclose(gx, np.exp(xs))
+
+
 def test_matrix_gradients_of_one_node_are_separate_arrays():
     f = sg.compile(sp.Trace((A + B).T * X.applyfunc(sp.exp)), [A, B, X])
     rng = np.random.default_rng(1)
