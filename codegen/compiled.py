@@ -80,7 +80,14 @@ class Compiled:
         self._all_inputs = tuple(range(self._n_inputs))
         self._all_scalar = not any(self._is_matrix)
         n = len(self._names)
-        self._getter = operator.itemgetter(*self._names) if n > 1 else None
+        #: ``mapping -> tuple`` of every input's value by name, in positional order (KeyError
+        #: for a missing one); itemgetter of one name returns the value alone, of none fails.
+        if n > 1:
+            self._by_name = operator.itemgetter(*self._names)
+        elif n == 1:
+            self._by_name = lambda mapping, name=self._names[0]: (mapping[name],)
+        else:
+            self._by_name = lambda mapping: ()
         self._fast = self._all_scalar and self.dtype == "float64" and n > 0
         # Plain-Python twins for all-float scalar calls (see codegen.module.module_source);
         # taking them does not import the Numba module (codegen.generated_module).
@@ -181,7 +188,7 @@ class Compiled:
                 # unknown or missing. Any other dict (symbol keys, extra or missing names) is
                 # read below, where errors name what is wrong.
                 try:
-                    found = self._getter(given) if self._getter else (given[self._names[0]],)
+                    found = self._by_name(given)
                 except KeyError:
                     pass
                 else:
@@ -302,7 +309,7 @@ class Compiled:
         if args or len(kwargs) != len(self._names):
             return None
         try:
-            vals = self._getter(kwargs) if self._getter else (kwargs[self._names[0]],)
+            vals = self._by_name(kwargs)
         except KeyError:
             return None
         for v in vals:
@@ -369,7 +376,7 @@ class Compiled:
         if len(kwargs) != self._n_inputs:
             return None
         try:
-            vals = self._getter(kwargs) if self._getter else (kwargs[self._names[0]],)
+            vals = self._by_name(kwargs)
         except KeyError:
             return None
         first = vals[0]

@@ -470,6 +470,11 @@ def test_the_dict_form_reads_names_and_symbols_and_names_what_is_wrong(linear):
         linear({**v, "Q": 1.0})
 
 
+def test_the_dict_form_of_a_model_with_no_inputs():
+    f = sg.compile(sp.Integer(3), wrt=[])
+    assert f({}) == f() == 3.0
+
+
 # -- compile-time errors (raised before any Numba compile) ---------------------------------------
 UNSUPPORTED = [
     (Trace(W.I), "Inverse"),
