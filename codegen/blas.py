@@ -82,11 +82,6 @@ def _load(library: str) -> ctypes.CDLL | None:
     return lib
 
 
-def _load_mkl() -> ctypes.CDLL | None:
-    """MKL, registered with LLVM; ``None`` when it is not installed."""
-    return _load("mkl")
-
-
 # Registered on import: a generated function loaded from Numba's cache links against these
 # symbols without typing ``gemm`` again.
 for _library in _SYMBOLS:

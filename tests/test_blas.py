@@ -100,7 +100,7 @@ def test_backend_choice_by_environment(monkeypatch):
     assert blas.select_backend(" NumPy ") == "numpy"
     with pytest.raises(blas.BlasBackendError, match="'blis'.*auto, mkl, openblas, numpy"):
         blas.select_backend("blis")
-    has_mkl = blas._load_mkl() is not None
+    has_mkl = blas._load("mkl") is not None
     has_openblas = blas.open_numpy_openblas() is not None
     fallback = "openblas" if has_openblas else "numpy"
     # auto: MKL on Intel CPUs (and where the vendor is unknown), else NumPy's OpenBLAS.
