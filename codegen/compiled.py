@@ -16,6 +16,7 @@ import sympy as sp
 
 from ..ir.errors import InputError, ShapeError, UnsupportedExpressionError
 from .fast_call import make_fast_value_and_grad
+from .output_pool import OutputPool
 
 if TYPE_CHECKING:  # pragma: no cover
     from .generated_module import GeneratedModule
@@ -112,6 +113,23 @@ class Compiled:
     @functools.cached_property
     def _vg(self):
         return self._fn.get("value_and_grad")
+
+    @functools.cached_property
+    def _pools(self) -> dict:
+        """``OutputPool`` by program name, for those with an ``_into`` version (points calls)."""
+        return {
+            name: OutputPool(
+                self._fn[name], getattr(self._module, f"{name}_into"), count, self._np_dtype
+            )
+            for name, count in self.meta.get("into", {}).items()
+        }
+
+    def _points_call(self, name: str, length: int, values):
+        """Program ``name`` on points inputs ``length`` long, reusing dropped output memory."""
+        pool = self._pools.get(name)
+        if pool is None:
+            return self._fn[name](*values)
+        return pool(length, *values)
 
     def _numba_value_and_grad(self, *values):
         return self._vg(*values)
@@ -346,7 +364,8 @@ class Compiled:
             same = self._same_shape_arrays(kwargs)
             if same is not None:
                 # Every input a 1-D contiguous array of one length: straight to the variant.
-                return self._variants[self._all_inputs]._vg(*same)
+                variant = self._variants[self._all_inputs]
+                return variant._points_call("value_and_grad", same[0].shape[0], same)
         values, dims, vec = self._prepare(args, kwargs)
         if vec:
             return self._vectorised("value_and_grad", values, vec, seed)
@@ -441,8 +460,9 @@ class Compiled:
         for k in vec:
             v = values[k]
             flat[k] = v.reshape(-1) if v.shape == full else np.broadcast_to(v, full).reshape(-1)
+        length = int(np.prod(full))
         if kind == "value":
-            out = variant._fn["value"](*flat)
+            out = variant._points_call("value", length, flat)
             return _reshape_tree(out, full)
         if kind == "jvp":
             shaped = {}
@@ -453,7 +473,7 @@ class Compiled:
             out = variant._fn["jvp"](*flat, *ts)
             return _reshape_tree(out, full)
         if seed is None:
-            value, grads = variant._fn["value_and_grad"](*flat)
+            value, grads = variant._points_call("value_and_grad", length, flat)
         else:
             s = _owned(np.broadcast_to(np.asarray(seed, self._np_dtype), full), self._np_dtype)
             value, grads = variant._fn["value_and_grad_seed"](*flat, s.reshape(-1))

@@ -44,6 +44,11 @@ class FunctionEmitter:
         self.row_slots: dict[int, tuple] = {}
         #: group output id -> the argument it is computed straight into (an in-place update)
         self.write_into: dict[int, str] = {}
+        #: node id -> output arrays that also get its value, stored by the first fused loop of
+        #: the same shape that loads or computes it (an ``into`` function's copies)
+        self.extra_stores: dict[int, list[str]] = {}
+        #: output arrays already written that way
+        self.stored: set[str] = set()
 
     # -- helpers used by emitters ----------------------------------------------------------------
     def fresh(self, prefix: str = "t") -> str:
@@ -148,6 +153,7 @@ class FunctionEmitter:
         local: dict[int, str] = {}
         member_ids = {id(m) for m in members}
         loads: dict[int, str] = {}
+        held: dict[int, Node] = {}  # the nodes in ``local`` and ``loads``, by id
 
         def source(inp: Node) -> str:
             if id(inp) in local:
@@ -160,6 +166,7 @@ class FunctionEmitter:
                 v = self.fresh("x")
                 self.emit(f"{v} = {self.value_at(inp, shape, idx)}", indent)
                 loads[id(inp)] = v
+                held[id(inp)] = inp
             return loads[id(inp)]
 
         output_ids = {id(o) for o in outputs}
@@ -171,8 +178,20 @@ class FunctionEmitter:
                 v = f"v{m.uid}"
                 self.emit(f"{v} = {expr}", indent)
             local[id(m)] = v
+            held[id(m)] = m
             if id(m) in output_ids:
                 self.emit(f"{self.names[id(m)]}[{', '.join(idx)}] = {v}", indent)
+        # Copies an into function returns (an input, a node returned twice) ride along in the
+        # loop that already holds the element: one pass over memory instead of one per copy.
+        for key, outs in self.extra_stores.items():
+            v = local.get(key) or loads.get(key)
+            if v is None or any(out in self.stored for out in outs):
+                continue
+            if tuple(held[key].shape) != tuple(shape):
+                continue
+            for out in outs:
+                self.emit(f"{out}[{', '.join(idx)}] = {v}", indent)
+                self.stored.add(out)
 
 
 def emit_units(em: FunctionEmitter, outputs: list[Node], leaves, keep=(), around=None) -> None:
@@ -282,6 +301,7 @@ def emit_function(
     decorator: str,
     keep: list[Node] = (),
     inplace: list = (),
+    into: bool = False,
 ) -> str:
     """Source of one ``@njit`` function computing ``result`` from ``params``.
 
@@ -293,6 +313,10 @@ def emit_function(
         A node, or a (nested) tuple/list of nodes, giving the structure of the return value.
     keep
         Extra nodes to materialise (they appear in ``result`` too).
+    into
+        Take one more parameter per returned points array (``out0, out1, ...``, in return
+        order; see :func:`into_outputs`) and compute each result into it instead of into a new
+        array: the caller reuses output memory across calls (``codegen/output_pool.py``).
     """
     em = FunctionEmitter(dtype, constants)
     arg_names = []
@@ -305,16 +329,20 @@ def emit_function(
                 em.dims[d] = f"d{len(em.dims)}"
                 em.emit(f"{em.dims[d]} = {a}.shape[{axis}]")
 
-    flat: list[Node] = []
-
-    def collect(r):
-        if isinstance(r, (tuple, list)):
-            for x in r:
-                collect(x)
-        else:
-            flat.append(r)
-
-    collect(result)
+    flat = _flatten(result)
+    # The output parameter each returned points array is written to (None: returned as usual).
+    out_names: list[str | None] = [None] * len(flat)
+    if into:
+        for k, j in enumerate(_vector_positions(flat)):
+            out_names[j] = f"out{k}"
+            arg_names.append(out_names[j])
+            r = flat[j]
+            if r.op is const_op:
+                continue  # filled in place at the return (a constant gradient: 1, 0, 2)
+            if id(r) not in em.names and id(r) not in em.write_into:
+                em.write_into[id(r)] = out_names[j]
+            else:  # an input, or a node returned twice: copied by the loop that holds it
+                em.extra_stores.setdefault(id(r), []).append(out_names[j])
     targets = []
     for param, value in inplace:
         # A row-sparse update writes its rows straight into the caller's array: only the rows
@@ -322,11 +350,15 @@ def emit_function(
         targets.extend(value.inputs[1:] if _writes_rows(param, value) else [value])
     # Tape entries (a forward function's) go only to backward: they may share the value's array.
     tape_ids = {id(n) for n in keep}
-    keep = list(keep) + flat + targets
-    written = _updates_in_loop(flat + targets, keep, params, inplace, flat)
+    if into:  # constants an into function returns are filled straight into their outputs
+        flat_needed = [r for r, out in zip(flat, out_names) if out is None or r.op is not const_op]
+    else:
+        flat_needed = flat
+    keep = list(keep) + flat_needed + targets
+    written = _updates_in_loop(flat_needed + targets, keep, params, inplace, flat)
     for param, value in written:
         em.write_into[id(value)] = em.name(param)
-    emit_units(em, flat + targets, leaves=params, keep=keep)
+    emit_units(em, flat_needed + targets, leaves=params, keep=keep)
 
     # In-place writes come last, after every read of the old values.
     done = {id(value) for _, value in written}
@@ -346,6 +378,16 @@ def emit_function(
         if isinstance(r, (tuple, list)):
             inner = ", ".join(ret(x) for x in r)
             return f"({inner}{',' if len(r) == 1 else ''})"
+        position[0] += 1
+        out = out_names[position[0]]
+        if out is not None:
+            if r.op is const_op:
+                em.emit(f"{out}.fill({em.number(r.attr('value'))})")
+            elif em.name(r) != out and out not in em.stored:
+                # A parameter, a node returned twice, or one no fused loop wrote: copy it out.
+                idx, indent = em.open_loops(r.shape)
+                em.emit(f"{out}[{idx[0]}] = {em.name(r)}[{idx[0]}]", indent)
+            return out
         if r.op is const_op and r.ndim == 0:
             return f"_F({em.number(r.attr('value'))})"
         repeated = id(r) in handed_back and id(r) not in tape_ids
@@ -366,6 +408,30 @@ def emit_function(
 
     param_ids = {id(p) for p in params}
     handed_back: set[int] = set()
+    position = [-1]
     header = [decorator, f"def {fname}({', '.join(arg_names)}):"]
     returned = ret(result)
     return "\n".join(header + em.lines + [f"    return {returned}", ""])
+
+
+def _flatten(result) -> list[Node]:
+    """The nodes of a (nested) tuple/list result, in return order."""
+    if isinstance(result, (tuple, list)):
+        return [n for r in result for n in _flatten(r)]
+    return [result]
+
+
+def _vector_positions(flat: list[Node]) -> list[int]:
+    """Positions in the flattened result of the arrays along the points axis alone."""
+    return [j for j, r in enumerate(flat) if r.ndim == 1 and r.shape[0] == VECTOR_DIM]
+
+
+def into_outputs(result) -> int:
+    """How many output parameters :func:`emit_function` adds with ``into=True`` for ``result``.
+
+    Examples
+    --------
+    >>> into_outputs(())
+    0
+    """
+    return len(_vector_positions(_flatten(result)))

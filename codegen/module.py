@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from ..ir.program import Program
+from ..ir.types import VECTOR_DIM
 from . import emit_gather, emit_scan, emit_softmax_rows, emit_sparse  # noqa: F401 - emitters
-from .emit_function import emit_function
+from .emit_function import emit_function, into_outputs
 from .shared_loops import share_repeated_loops
 
 #: ``reassoc`` (only that fast-math flag: inf, nan and signed zeros keep their IEEE meaning) lets
@@ -57,6 +58,25 @@ KERNEL_MODULES = {
 PYTHON_COPIES = ("value", "value_and_grad")
 #: Largest scalar function (in lines) worth running in CPython rather than through Numba.
 PYTHON_COPY_MAX_LINES = 60
+#: Programs that also get an ``<name>_into`` version when their inputs run along the points axis.
+INTO_COPIES = ("value", "value_and_grad")
+
+
+def into_functions(programs: list[Program]) -> dict[str, int]:
+    """``{program name: output parameters}`` of the ``_into`` functions a module defines.
+
+    A vectorised (points) call returns arrays as long as its inputs; the ``_into`` version
+    computes them into arrays the caller passes (after the inputs, in return order), so
+    repeated calls can reuse one set of output memory (``codegen/output_pool.py``).
+    """
+    found = {}
+    for p in programs:
+        vector = any(VECTOR_DIM in n.shape for n in p.params)
+        if p.name in INTO_COPIES and vector and not p.inplace:
+            count = into_outputs(p.result)
+            if count:
+                found[p.name] = count
+    return found
 
 
 def module_source(programs: list[Program], dtype: str) -> str:
@@ -81,6 +101,22 @@ def module_source(programs: list[Program], dtype: str) -> str:
                 for fast, exact in PYTHON_SPELLINGS.items():
                     plain = plain.replace(fast, exact)
                 bodies.append(plain + "\n")
+    # Compiled only if called (Numba compiles on first call); not shared with the others below.
+    into = into_functions(programs)
+    for p in programs:
+        if p.name in into:
+            bodies.append(
+                emit_function(
+                    f"{p.name}_into",
+                    p.params,
+                    p.result,
+                    dtype,
+                    constants,
+                    DECORATOR,
+                    p.keep,
+                    into=True,
+                )
+            )
     # Loop nests repeated across the compiled functions are compiled once, as helpers.
     compiled, helpers = share_repeated_loops(bodies[: len(programs)], DECORATOR)
     bodies = helpers + compiled + bodies[len(programs) :]

@@ -10,7 +10,7 @@ import sympy as sp
 
 from .codegen import cache
 from .codegen.compiled import Compiled
-from .codegen.module import module_source
+from .codegen.module import into_functions, module_source
 from .codegen.step import Step
 from .compiler.program import build_hessian, build_programs, free_input_symbols
 from .compiler.step import UpdateRule, build_step
@@ -72,6 +72,7 @@ def _meta(ps, dtype: str) -> dict:
         "dims": [str(d) for d in ps.dims],
         "tape_size": ps.tape_size,
         "functions": [p.name for p in ps.programs],
+        "into": into_functions(ps.programs),
         "inplace": list(ps.inplace),
     }
 
