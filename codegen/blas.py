@@ -30,9 +30,6 @@ them instead of ~0.2 s.
 
 from __future__ import annotations
 
-import ctypes
-from functools import cache
-
 import numpy as np
 from numba import njit, types
 from numba.core.errors import TypingError
@@ -41,6 +38,7 @@ from numba.extending import overload
 from .blas_select import (  # noqa: F401  (re-exported: the backend API lives beside gemm)
     CHOICES,
     ENV,
+    GEMM_SYMBOLS,
     BlasBackendError,
     backend,
     cpu_vendor,
@@ -49,6 +47,7 @@ from .blas_select import (  # noqa: F401  (re-exported: the backend API lives be
     open_mkl,
     open_numpy_openblas,
     openblas_config,
+    register_gemm,
     select_backend,
 )
 from .library_kernel import library_kernel
@@ -59,28 +58,9 @@ _NO_TRANS = 111
 _TRANS = 112
 
 #: library -> (its symbol, the name LLVM knows it by) for the two GEMMs
-_SYMBOLS = {
-    "mkl": {"cblas_sgemm": "symgrad_mkl_sgemm", "cblas_dgemm": "symgrad_mkl_dgemm"},
-    "openblas": {
-        "scipy_cblas_sgemm64_": "symgrad_openblas_sgemm",
-        "scipy_cblas_dgemm64_": "symgrad_openblas_dgemm",
-    },
-}
-_OPENERS = {"mkl": open_mkl, "openblas": open_numpy_openblas}
-
-
-@cache
-def _load(library: str) -> ctypes.CDLL | None:
-    """``library`` with its GEMMs registered with LLVM under our names; None when not installed."""
-    import llvmlite.binding as llvm
-
-    lib = _OPENERS[library]()
-    if lib is None:
-        return None
-    for name, ours in _SYMBOLS[library].items():
-        llvm.add_symbol(ours, ctypes.cast(getattr(lib, name), ctypes.c_void_p).value)
-    return lib
-
+_SYMBOLS = GEMM_SYMBOLS
+#: ``library`` with its GEMMs registered with LLVM under our names; None when not installed.
+_load = register_gemm
 
 # Registered on import: a generated function loaded from Numba's cache links against these
 # symbols without typing ``gemm`` again.

@@ -22,7 +22,7 @@ from __future__ import annotations
 import ctypes
 import importlib.metadata
 import os
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from ..ir.errors import SymgradError
@@ -179,6 +179,34 @@ def openblas_config() -> str | None:
     config = lib.scipy_openblas_get_config64_
     config.restype = ctypes.c_char_p
     return config().decode()
+
+
+#: library -> (its symbol, the name LLVM knows it by) for the two GEMMs
+GEMM_SYMBOLS = {
+    "mkl": {"cblas_sgemm": "symgrad_mkl_sgemm", "cblas_dgemm": "symgrad_mkl_dgemm"},
+    "openblas": {
+        "scipy_cblas_sgemm64_": "symgrad_openblas_sgemm",
+        "scipy_cblas_dgemm64_": "symgrad_openblas_dgemm",
+    },
+}
+_OPENERS = {"mkl": open_mkl, "openblas": open_numpy_openblas}
+
+
+@cache
+def register_gemm(library: str) -> ctypes.CDLL | None:
+    """``library`` with its GEMMs registered with LLVM under our names; None when not installed.
+
+    Needs llvmlite only, not Numba: code loaded straight from symgrad's native cache
+    (``codegen/native_runtime.py``) links against these names too.
+    """
+    import llvmlite.binding as llvm
+
+    lib = _OPENERS[library]()
+    if lib is None:
+        return None
+    for name, ours in GEMM_SYMBOLS[library].items():
+        llvm.add_symbol(ours, ctypes.cast(getattr(lib, name), ctypes.c_void_p).value)
+    return lib
 
 
 def matmul_call() -> str:

@@ -166,7 +166,7 @@ def evict(key: str) -> None:
     """Remove an entry and Numba's machine code for it."""
     src_path, meta_path = _paths(key)
     sys.modules.pop(f"{PREFIX}{key}", None)
-    for p in (src_path, meta_path):
+    for p in (src_path, meta_path, *src_path.parent.glob(f"{PREFIX}{key}.*.native")):
         p.unlink(missing_ok=True)
     pycache = src_path.parent / "__pycache__"
     if pycache.is_dir():

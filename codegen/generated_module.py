@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import ast
 import builtins
+import hashlib
 import math
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from . import python_math
+from . import native_runtime, python_math
 from .module import KERNEL_MODULES
 
 #: What the twins may read besides their own locals: the module's imports they use.
@@ -43,7 +45,7 @@ class GeneratedModule:
         self._importer = importer
         self._imported = None
         self._twins = _python_twins(source, path)
-        if not self._twins:
+        if not self._twins and not native_runtime.has_entries(path):
             self._imported = importer()  # Numba is needed anyway: fail (and rebuild) now
 
     @property
@@ -61,6 +63,29 @@ class GeneratedModule:
     def twin(self, name: str) -> Callable | None:
         """The plain-Python function ``name`` (``py_value``...), without importing the module."""
         return self._twins.get(name)
+
+    def function(self, name: str, on_exported: Callable | None = None) -> Callable:
+        """Generated function ``name`` for symgrad's own calls: its native entry when one was
+        stored for this process (no Numba import, ``codegen/native_runtime.py``), else the Numba
+        function, which stores the entry after its first call when it compiled there.
+
+        ``on_exported(dispatcher)`` is called once that happened (to drop the storing wrapper).
+        """
+        if not native_runtime.enabled():
+            return getattr(self.module, name)
+        path = native_runtime.entry_path(self.path, name)
+        sha = hashlib.sha256(self.source_text.encode()).hexdigest()
+        if self._imported is None and self.path.stem not in sys.modules:
+            # (Once the module is imported, Numba holds the code already.)
+            native = native_runtime.load(path, sha, lambda: getattr(self.module, name))
+            if native is not None:
+                return native
+        dispatcher = getattr(self.module, name)
+        if path.exists() or not hasattr(dispatcher, "signatures"):
+            return dispatcher
+        from .native_export import ExportAfterCompile
+
+        return ExportAfterCompile(dispatcher, path, sha, on_exported or (lambda d: None))
 
     def __getattr__(self, name: str):
         # Only reached for names not set in __init__: the generated functions.

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
@@ -36,26 +36,31 @@ _UNUSED_REFS = 3
 
 
 class OutputPool:
-    """Calls ``fn(*args)``, or ``into(*args, *outputs)`` with reusable outputs for long calls.
+    """Calls ``functions[name](*args)``, or for long calls ``functions[name + "_into"](*args,
+    *outputs)`` with reusable outputs.
+
+    The functions are looked up per call, so neither is loaded before a call needs it.
 
     Parameters
     ----------
-    fn : callable
-        The generated function returning new arrays.
-    into : callable
-        Its ``_into`` version (``codegen.module.into_functions``), same result.
+    functions : mapping
+        The generated functions by name (``Compiled._fn``, which loads them on first lookup).
+    name : str
+        The function returning new arrays; ``name + "_into"`` is its version writing into
+        arrays passed after the inputs (``codegen.module.into_functions``), same result.
     count : int
-        How many output arrays ``into`` takes.
+        How many output arrays the ``_into`` function takes.
     dtype : numpy.dtype
         Their dtype.
 
     Examples
     --------
     >>> import numpy as np
-    >>> def into(x, out0):
+    >>> def double_into(x, out0):
     ...     np.multiply(x, 2.0, out=out0)
     ...     return out0
-    >>> pool = OutputPool(lambda x: 2.0 * x, into, 1, np.dtype("float64"))
+    >>> functions = {"double": lambda x: 2.0 * x, "double_into": double_into}
+    >>> pool = OutputPool(functions, "double", 1, np.dtype("float64"))
     >>> first = pool(1 << 20, np.ones(1 << 20))
     >>> address = first.ctypes.data
     >>> del first                      # the caller lets go: the next call reuses the memory
@@ -63,11 +68,13 @@ class OutputPool:
     True
     """
 
-    __slots__ = ("_fn", "_into", "_count", "_dtype", "_min_length", "_free", "_lock")
+    __slots__ = ("_functions", "_name", "_into", "_count", "_dtype", "_min_length", "_free",
+                 "_lock")  # fmt: skip
 
-    def __init__(self, fn: Callable, into: Callable, count: int, dtype: np.dtype):
-        self._fn = fn
-        self._into = into
+    def __init__(self, functions: Mapping[str, Callable], name: str, count: int, dtype: np.dtype):
+        self._functions = functions
+        self._name = name
+        self._into = f"{name}_into"
         self._count = count
         self._dtype = dtype
         self._min_length = MIN_BYTES // dtype.itemsize
@@ -78,10 +85,10 @@ class OutputPool:
     def __call__(self, length: int, *args):
         """The generated function's result for inputs whose points axis is ``length`` long."""
         if length < self._min_length:
-            return self._fn(*args)
+            return self._functions[self._name](*args)
         with self._lock:
             outputs = self._take(length)
-        result = self._into(*args, *outputs)
+        result = self._functions[self._into](*args, *outputs)
         with self._lock:
             self._free.append(outputs)
             del self._free[:-KEEP]

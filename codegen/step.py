@@ -21,7 +21,7 @@ class Step(Compiled):
     def __init__(self, module, meta: dict, **kwargs):
         super().__init__(module, meta, **kwargs)
         self._inplace = set(meta.get("inplace", ()))
-        self._step = self._fn["step"]
+        self._step = self._trusted("step")
 
     def _convert(self, name: str, value):
         if self._index[name] not in self._inplace:

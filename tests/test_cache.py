@@ -1,4 +1,5 @@
-"""The on-disk cache: a second process loads machine code; corrupt entries are rebuilt."""
+"""The on-disk cache: a second process loads machine code (symgrad's native entry, or Numba's cache
+with ``SYMGRAD_NATIVE=0``); corrupt entries are rebuilt."""
 
 import json
 import subprocess
@@ -27,11 +28,15 @@ SCRIPT = textwrap.dedent(
     x, y = sp.symbols("x y")
     f = sg.compile(sp.sin(x) * sp.exp(y), wrt=[x, y])
     value, grads = f.value_and_grad({x: 0.5, y: -1.0})
-    dispatcher = f._fn["value_and_grad"]
+    from symgrad.codegen.native_runtime import EVENTS
+    numba_imported = "numba" in sys.modules
+    dispatcher = f._module.value_and_grad  # the Numba function (imports Numba)
     print(json.dumps({
         "value": value,
         "grads": list(grads),
         "built": calls["build"],
+        "native": EVENTS,
+        "numba_imported": numba_imported,
         "numba_hits": sum(dispatcher.stats.cache_hits.values()),
         "numba_misses": sum(dispatcher.stats.cache_misses.values()),
     }))
@@ -39,8 +44,10 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def _run(cache_dir) -> dict:
+def _run(cache_dir, native: bool = True) -> dict:
     env = {"SYMGRAD_CACHE_DIR": str(cache_dir), "PATH": "/usr/bin:/bin"}
+    if not native:
+        env["SYMGRAD_NATIVE"] = "0"
     out = subprocess.run(
         [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, check=True
     )
@@ -52,12 +59,20 @@ def test_second_process_loads_machine_code_without_rebuilding(tmp_path):
     first = _run(tmp_path)
     assert first["built"] == 1
     assert first["numba_misses"] >= 1
+    assert any(".value_and_grad.native" in name for name in first["native"]["exported"])
     second = _run(tmp_path)
     assert second["built"] == 0, "the graph was lowered again instead of read from the cache"
-    assert second["numba_misses"] == 0, "Numba recompiled instead of loading machine code"
-    assert second["numba_hits"] >= 1
+    assert any(".value_and_grad.native" in name for name in second["native"]["loaded"])
+    assert not second["numba_imported"], "the native entry should run without importing Numba"
     assert second["value"] == first["value"]
     assert second["grads"] == first["grads"]
+    # Without native entries Numba's own cache serves the machine code.
+    third = _run(tmp_path, native=False)
+    assert third["built"] == 0
+    assert not third["native"]["loaded"] and third["numba_imported"]
+    assert third["numba_misses"] == 0, "Numba recompiled instead of loading machine code"
+    assert third["numba_hits"] >= 1
+    assert third["grads"] == first["grads"]
 
 
 @pytest.mark.slow
@@ -104,8 +119,9 @@ LAZY_SCRIPT = textwrap.dedent(
 
 @pytest.mark.slow
 def test_warm_float_calls_do_not_import_numba(tmp_path):
-    """A warm start whose calls are all-float runs the plain-Python twins: Numba stays unloaded
-    until an array call needs it, and both paths agree."""
+    """A warm start whose calls are all-float runs the plain-Python twins; its array calls run
+    the native entries the cold process stored; Numba stays unloaded throughout (and comes in
+    for the array call when native entries are off). Every path agrees."""
     env = {"SYMGRAD_CACHE_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
 
     def run() -> dict:
@@ -117,9 +133,13 @@ def test_warm_float_calls_do_not_import_numba(tmp_path):
     cold = run()
     warm = run()
     assert not warm["after_import"] and not warm["after_float_call"]
-    assert warm["after_array_call"]
+    assert not warm["after_array_call"]
     assert warm["value"] == cold["value"] == pytest.approx(warm["array_value"][0])
     assert warm["grads"] == cold["grads"]
+    env["SYMGRAD_NATIVE"] = "0"
+    through_numba = run()
+    assert not through_numba["after_float_call"] and through_numba["after_array_call"]
+    assert through_numba["array_value"] == warm["array_value"]
 
 
 def test_a_module_removed_before_its_first_numba_use_is_written_back(tmp_path, monkeypatch):

@@ -147,7 +147,7 @@ def test_short_calls_allocate_and_long_calls_use_into():
         np.multiply(a, 2.0, out=out0)
         return out0
 
-    pool = OutputPool(fn, into, 1, np.dtype("float32"))
+    pool = OutputPool({"f": fn, "f_into": into}, "f", 1, np.dtype("float32"))
     short = MIN_BYTES // 4 - 1
     pool(short, np.ones(short, np.float32))
     long_ = MIN_BYTES // 4
