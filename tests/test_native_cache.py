@@ -54,6 +54,17 @@ SCRIPT = textwrap.dedent(
         # Arguments unlike the stored signature go to Numba, which compiles for them.
         fortran = [np.asfortranarray(a) for a in positional]
         out["fortran"] = [float(raw(*fortran)[0]), "numba" in sys.modules]
+    if mode in ("plain", "step"):
+        # A training step (Adam: in-place parameters and state), run through a bound step.
+        from symgrad.runtime import Adam
+        opt = Adam(lr=0.05)
+        step = sg.compile_step(sp.Trace(H.T * H), [W, b], opt.rule)
+        state = {"W": given["W"].copy(), "b": given["b"].copy(), "X": given["X"],
+                 **opt.init_state({"W": given["W"], "b": given["b"]}), **opt.hyper_values()}
+        run = step.bind(state)
+        losses = [float(run({})) for _ in range(3)]
+        out["step"] = [losses, state["W"].tolist(), state["b"].tolist()]
+        out["numba_after_step"] = "numba" in sys.modules
     if mode == "numba_later":
         import numba
 
@@ -108,9 +119,10 @@ def test_the_first_process_stores_and_the_next_runs_without_numba(warm):
     second = _run(folder)
     assert not second["numba_imported"]
     assert len(second["native"]["loaded"]) >= 2 and not second["native"]["rejected"]
-    # The same machine code: bit-identical results.
-    for key in ("value", "grads", "bag", "dE"):
+    # The same machine code: bit-identical results, the training step's included.
+    for key in ("value", "grads", "bag", "dE", "step"):
         assert second[key] == first[key], key
+    assert not second["numba_after_step"]
 
 
 @pytest.mark.slow
