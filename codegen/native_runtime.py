@@ -66,8 +66,9 @@ EVENTS: dict[str, list[str]] = {"loaded": [], "exported": [], "rejected": []}
 
 
 def enabled() -> bool:
-    """Whether native entries are read and written (``SYMGRAD_NATIVE`` is not ``0``)."""
-    return os.environ.get(ENV, "1") != "0"
+    """Whether native entries are read and written: ``SYMGRAD_NATIVE`` is not ``0``, and Numba's
+    JIT is not disabled (``NUMBA_DISABLE_JIT=1`` asks for the Python functions, for debugging)."""
+    return os.environ.get(ENV, "1") != "0" and os.environ.get("NUMBA_DISABLE_JIT", "0") in ("", "0")
 
 
 def entry_path(module_path: Path, function: str) -> Path:

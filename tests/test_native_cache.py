@@ -189,3 +189,10 @@ def test_native_entries_can_be_switched_off(monkeypatch, tmp_path):
     monkeypatch.setenv(native_runtime.ENV, "0")
     assert not native_runtime.enabled()
     assert native_runtime.load(tmp_path / "x.native", "sha", lambda: None) is None
+
+
+def test_disabling_numba_jit_disables_native_code(monkeypatch):
+    monkeypatch.setenv("NUMBA_DISABLE_JIT", "1")
+    assert not native_runtime.enabled()
+    monkeypatch.setenv("NUMBA_DISABLE_JIT", "0")
+    assert native_runtime.enabled()
