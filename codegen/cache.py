@@ -75,11 +75,13 @@ def make_key(*parts: str) -> str:
     return h.hexdigest()[:40]
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, data: str | bytes) -> None:
+    """Write ``data`` (text as UTF-8) to ``path`` through a temp file in the same folder and
+    ``os.replace``: readers see the old file or the whole new one, never a part."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode("utf-8") if isinstance(data, str) else data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -125,7 +127,7 @@ def _deferred_import(key: str, path: Path, source: str):
             current = None
         if current != source:
             path.parent.mkdir(parents=True, exist_ok=True)
-            _atomic_write(path, source)
+            atomic_write(path, source)
         return _import(key, path)
 
     return importer
@@ -156,8 +158,8 @@ def store(key: str, source: str, meta: dict):
     """Write an entry atomically: returns ``(module, metadata)`` as :func:`load` does."""
     src_path, meta_path = _paths(key)
     meta = dict(meta, source_sha256=_sha(source), key=key)
-    _atomic_write(src_path, source)
-    _atomic_write(meta_path, json.dumps(meta, indent=1, sort_keys=True))
+    atomic_write(src_path, source)
+    atomic_write(meta_path, json.dumps(meta, indent=1, sort_keys=True))
     sys.modules.pop(f"{PREFIX}{key}", None)
     return GeneratedModule(src_path, source, _deferred_import(key, src_path, source)), meta
 

@@ -350,10 +350,8 @@ def emit_function(
         targets.extend(value.inputs[1:] if _writes_rows(param, value) else [value])
     # Tape entries (a forward function's) go only to backward: they may share the value's array.
     tape_ids = {id(n) for n in keep}
-    if into:  # constants an into function returns are filled straight into their outputs
-        flat_needed = [r for r, out in zip(flat, out_names) if out is None or r.op is not const_op]
-    else:
-        flat_needed = flat
+    # Constants an into function returns are filled straight into their outputs at the return.
+    flat_needed = [r for r, out in zip(flat, out_names) if out is None or r.op is not const_op]
     keep = list(keep) + flat_needed + targets
     written = _updates_in_loop(flat_needed + targets, keep, params, inplace, flat)
     for param, value in written:

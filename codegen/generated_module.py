@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import hashlib
 import math
 import sys
@@ -64,6 +65,11 @@ class GeneratedModule:
         """The plain-Python function ``name`` (``py_value``...), without importing the module."""
         return self._twins.get(name)
 
+    @functools.cached_property
+    def _source_sha(self) -> str:
+        """SHA-256 of the source, which a native entry must have been built from."""
+        return hashlib.sha256(self.source_text.encode()).hexdigest()
+
     def function(self, name: str, on_exported: Callable | None = None) -> Callable:
         """Generated function ``name`` for symgrad's own calls: its native entry when one was
         stored for this process (no Numba import, ``codegen/native_runtime.py``), else the Numba
@@ -74,7 +80,7 @@ class GeneratedModule:
         if not native_runtime.enabled():
             return getattr(self.module, name)
         path = native_runtime.entry_path(self.path, name)
-        sha = hashlib.sha256(self.source_text.encode()).hexdigest()
+        sha = self._source_sha
         if self._imported is None and self.path.stem not in sys.modules:
             # (Once the module is imported, Numba holds the code already.)
             native = native_runtime.load(path, sha, lambda: getattr(self.module, name))

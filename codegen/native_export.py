@@ -4,18 +4,16 @@ The reader is :mod:`symgrad.codegen.native_runtime`, which explains why and what
 entry is a pickle of a dict: the object code of the function's Numba code library (its CPython
 wrapper and every linked library included), the wrapper and environment symbols, the
 environment's constants, the signature, the external symbols the object needs, the environment
-key and the hash of the generated source. It is written atomically (temp file, then
-``os.replace``); a function Numba loaded from its own cache has no object code to hand out, so
-nothing is written for it.
+key and the hash of the generated source. It is written atomically (``cache.atomic_write``:
+temp file, then ``os.replace``); a function Numba loaded from its own cache has no object code to
+hand out, so nothing is written for it.
 """
 
 from __future__ import annotations
 
-import os
 import pickle
 import pickletools
 import struct
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from numba.core import types
 from numba.np import numpy_support
 
 from . import native_runtime
+from .cache import atomic_write
 
 
 def signature_spec(sig) -> list | None:
@@ -101,16 +100,7 @@ def export(dispatcher, path: Path, source_sha: str) -> bool:
         "object": bytes(obj),
     }
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                pickle.dump(entry, f, protocol=pickle.HIGHEST_PROTOCOL)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(path, pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL))
     except OSError:  # a read-only cache folder: nothing is stored
         return False
     native_runtime.EVENTS["exported"].append(path.name)
