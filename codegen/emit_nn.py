@@ -72,8 +72,8 @@ def emit_max_shift(em, node, name):
     """The maximum along the reduced axes (0 where it is infinite), one pass per output element.
 
     Loops run over the kept axes outside and the reduced axes inside, with a scalar accumulator.
-    ``v > m`` is false for NaN, so a NaN never becomes the shift (it propagates through the sum
-    of the formula that uses the shift instead).
+    ``fast_max`` skips a NaN, so a NaN never becomes the shift (it propagates through the sum of
+    the formula that uses the shift instead), and lets LLVM vectorise the pass.
     """
     (x,) = node.inputs
     axes = node.attr("axes")
@@ -86,16 +86,14 @@ def emit_max_shift(em, node, name):
             idx[k] = em.fresh("i")
             em.emit(f"for {idx[k]} in range({em.dim(x.shape[k])}):", indent)
             indent += 1
-    m, v = em.fresh("m"), em.fresh("v")
+    m = em.fresh("m")
     em.emit(f"{m} = {em.number(float('-inf'))}", indent)
     inner = indent
     for k in axes:
         idx[k] = em.fresh("r")
         em.emit(f"for {idx[k]} in range({em.dim(x.shape[k])}):", inner)
         inner += 1
-    em.emit(f"{v} = {src}[{', '.join(idx)}]", inner)
-    em.emit(f"if {v} > {m}:", inner)
-    em.emit(f"{m} = {v}", inner + 1)
+    em.emit(f"{m} = fast_max({m}, {src}[{', '.join(idx)}])", inner)
     em.emit(f"if math.isinf({m}):", indent)
     em.emit(f"{m} = {em.number(0)}", indent + 1)
     out = ["0" if k in axes else idx[k] for k in range(x.ndim)]

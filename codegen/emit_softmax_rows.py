@@ -1,11 +1,11 @@
 """One loop nest for each fused row op of :mod:`symgrad.ir.ops_softmax_rows`.
 
 Per row (every index of the leading axes): a pass for the maximum ``m`` (0 where it is infinite,
-as :class:`~symgrad.ir.ops_nn.MaxShiftOp` does), a pass summing ``exp(x - m)``, and for the
-log-softmax and softmax a pass writing the row. The softmax stores ``exp(x - m)`` during the sum
-and divides it in place, so each element costs one ``exp``. The rows are short and stay in L1
-between passes; each pass is a plain loop over the last axis that LLVM vectorises (the fast
-``exp``/``log`` kernels are inlined).
+as :class:`~symgrad.ir.ops_nn.MaxShiftOp` does; ``fast_max``, so that this pass vectorises too),
+a pass summing ``exp(x - m)``, and for the log-softmax and softmax a pass writing the row. The
+softmax stores ``exp(x - m)`` during the sum and divides it in place, so each element costs one
+``exp``. The rows are short and stay in L1 between passes; each pass is a plain loop over the
+last axis that LLVM vectorises (the fast ``exp``/``log`` kernels are inlined).
 """
 
 from __future__ import annotations
@@ -18,13 +18,11 @@ def _max_and_sum(em, src: str, idx: list[str], width: str, indent: int, store: s
 
     With ``store``, ``exp(x - m)`` is also written to ``store`` (the softmax output).
     """
-    m, s, v, r = em.fresh("m"), em.fresh("s"), em.fresh("v"), em.fresh("r")
+    m, s, r = em.fresh("m"), em.fresh("s"), em.fresh("r")
     at = ", ".join([*idx, r])
     em.emit(f"{m} = {em.number(float('-inf'))}", indent)
     em.emit(f"for {r} in range({width}):", indent)
-    em.emit(f"{v} = {src}[{at}]", indent + 1)
-    em.emit(f"if {v} > {m}:", indent + 1)
-    em.emit(f"{m} = {v}", indent + 2)
+    em.emit(f"{m} = fast_max({m}, {src}[{at}])", indent + 1)
     em.emit(f"if math.isinf({m}):", indent)
     em.emit(f"{m} = {em.number(0)}", indent + 1)
     em.emit(f"{s} = {em.number(0)}", indent)

@@ -42,6 +42,7 @@ PYTHON_SPELLINGS = {
     "fast_expm1(": "math.expm1(",
     "fast_sigmoid(": "py_sigmoid(",
     "fast_softplus(": "py_softplus(",
+    "fast_max(": "max(",
 }
 #: Helpers generated code may call, by the module defining them; a module imports those it uses.
 KERNEL_MODULES = {
@@ -49,6 +50,7 @@ KERNEL_MODULES = {
                                  "fast_sigmoid", "fast_softplus"),
     "symgrad.codegen.python_math": ("py_sigmoid", "py_softplus"),
     "symgrad.codegen.prefetch": ("prefetch_element",),
+    "symgrad.codegen.fast_max": ("fast_max",),
     "symgrad.codegen.special": ("digamma", "polygamma", "trigamma"),
     "symgrad.codegen.blas": ("gemm",),
     "symgrad.codegen.hugepages": ("advise_hugepages",),
