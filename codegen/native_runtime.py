@@ -221,22 +221,48 @@ def _process_symbols() -> ctypes.CDLL:
 
 # -- loading one entry -----------------------------------------------------------------------------
 def read_entry(path: Path, source_sha: str) -> dict | None:
-    """The entry at ``path`` if it is complete and was built for this process and source."""
+    """The entry at ``path`` if it is complete and was built for this process and source.
+
+    An unreadable (truncated, corrupt) entry or one built from another source is deleted, so
+    later processes do not read it again; Numba then loads the function, and writes a new entry
+    when it next compiles it. An entry for another environment stays: a cache folder may be
+    shared by machines or Python installations, each reading only its own.
+    """
+    seen = None
     try:
         with open(path, "rb") as f:
+            seen = os.fstat(f.fileno())
             entry = pickle.load(f)
     except FileNotFoundError:
         return None
-    except Exception:  # truncated or corrupt: ignored (a new one is written on export)
+    except Exception:  # truncated or corrupt
         EVENTS["rejected"].append(f"{path.name}: unreadable")
+        _discard(path, seen)
         return None
     if not isinstance(entry, dict) or entry.get("environment") != environment():
         EVENTS["rejected"].append(f"{path.name}: built for another environment")
         return None
     if entry.get("source_sha") != source_sha:
         EVENTS["rejected"].append(f"{path.name}: built from another source")
+        _discard(path, seen)
         return None
     return entry
+
+
+def _discard(path: Path, seen: os.stat_result | None) -> None:
+    """Delete ``path`` unless another process has replaced it since it was read."""
+    if seen is None:  # not even opened (permissions): leave it
+        return
+    try:
+        now = os.stat(path)
+        if (now.st_ino, now.st_mtime_ns, now.st_size) == (
+            seen.st_ino,
+            seen.st_mtime_ns,
+            seen.st_size,
+        ):
+            path.unlink()
+    except OSError:  # gone already, or a read-only cache folder: only speed is lost
+        pass
 
 
 def load(path: Path, source_sha: str, fallback: Callable[[], Callable]) -> Callable | None:

@@ -161,6 +161,10 @@ def test_bad_entries_are_ignored(warm):
         assert out["numba_imported"]
         for key in ("value", "grads", "bag", "dE"):
             assert out[key] == first[key], key
+        # The unreadable entry is deleted (not read again by every process); the other
+        # environment's entry stays for that environment.
+        assert not entries[0].exists()
+        assert pickle.loads(entries[1].read_bytes())["environment"]["cpu"] == "another-cpu"
     finally:
         for p, data in saved.items():
             p.write_bytes(data)
