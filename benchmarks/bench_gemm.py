@@ -4,7 +4,8 @@ Every contender computes ``out = a @ b`` into a preallocated float32 ``out``, as
 does, on the shapes of the MLP steps (``bench_mlp.py``: forward products, weight gradients with a
 transposed left operand, input gradients with a transposed right one) and of the recurrent steps
 (``bench_rnn.py``: the hoisted input projection, the per-step recurrent product and its
-gradients). Contenders, all in this one process:
+gradients) and of the fastText full-softmax step at k = 100, batch 64 (``bench_fasttext.py``).
+Contenders, all in this one process:
 
 - ``numpy``: ``np.dot(a, b, out)`` from Python (NumPy's bundled OpenBLAS);
 - ``numba np.dot``: the same call inside ``@njit`` (Numba goes through SciPy's OpenBLAS), which is
@@ -55,6 +56,9 @@ SHAPES = [
     ("rnn h^T·δ (one step)", 128, 32, 128, "a"),
     ("rnn δ·W^T (one step)", 32, 128, 128, "b"),
     ("rnn h·V (output)", 32, 128, 64, ""),
+    ("fasttext k=100 h·W", 64, 50, 100, ""),
+    ("fasttext k=100 δ·W^T", 64, 100, 50, "b"),
+    ("fasttext k=100 h^T·δ", 50, 64, 100, "a"),
 ]
 
 

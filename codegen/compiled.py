@@ -16,10 +16,14 @@ import sympy as sp
 
 from ..ir.errors import InputError, ShapeError, UnsupportedExpressionError
 from .fast_call import make_fast_value_and_grad
+from .fast_prepare import make_fast_prepare
 from .output_pool import OutputPool
 
 if TYPE_CHECKING:  # pragma: no cover
     from .generated_module import GeneratedModule
+
+#: ``Compiled._fast_prepare`` before its first call builds it.
+_UNBUILT = object()
 
 
 class _Functions(dict):
@@ -101,6 +105,7 @@ class Compiled:
         self._programs_factory = programs_factory
         self._programs = None
         self._variants: dict = {}
+        self._fast_prepare = _UNBUILT  # built on the first call (subclasses set _inplace first)
         if symbols is None:
             symbols = [_symbol_for(n, s) for n, s in zip(self._names, self._shapes)]
         self.inputs = list(symbols)
@@ -295,14 +300,23 @@ class Compiled:
             return self._scalar(arr)
         return np.ascontiguousarray(arr, dtype=self._np_dtype)
 
-    def _prepare(self, args, kwargs):
+    def _prepare(self, args, kwargs, need_dims: bool = True):
         """Converted values and bound dimensions, or a vectorised variant to use instead.
 
         Returns ``(values, dims, scalar_arrays)``: ``dims`` maps each dimension symbol to
-        ``(size, name of the input it was read from)``; ``scalar_arrays`` lists the positions of
-        scalar symbols given arrays (a vectorised call).
+        ``(size, name of the input it was read from)`` (may be None unless ``need_dims``);
+        ``scalar_arrays`` lists the positions of scalar symbols given arrays (a vectorised
+        call).
         """
-        values = [self._convert(n, v) for n, v in zip(self._names, self._collect(args, kwargs))]
+        given = self._collect(args, kwargs)
+        fast = self._fast_prepare
+        if fast is _UNBUILT:
+            fast = self._fast_prepare = self._build_fast_prepare()
+        if fast is not None:
+            values = fast(given)
+            if values is not None:  # the common case, checked in one generated function
+                return values, (self._dims_of(values) if need_dims else None), ()
+        values = [self._convert(n, v) for n, v in zip(self._names, given)]
         checks = self._shape_checks
         sizes, owners = checks.bind(values, self._names)
         scalar_arrays = [k for k in checks.scalar_slots if isinstance(values[k], np.ndarray)]
@@ -316,6 +330,29 @@ class Compiled:
         if self._index_bounds:
             self._check_ids(values, dims)
         return values, dims, scalar_arrays
+
+    def _build_fast_prepare(self):
+        checks = self._shape_checks
+        if checks.expression_dims:
+            return None
+        return make_fast_prepare(
+            self._names,
+            checks.codes,
+            self._is_matrix,
+            self._index_inputs,
+            set(getattr(self, "_inplace", ())),
+            self._np_dtype,
+            self._scalar,
+            self._index_bounds,
+            checks.symbols,
+        )
+
+    def _dims_of(self, values) -> dict:
+        """``dims`` as ``_prepare`` returns it, for values whose shapes passed the checks."""
+        return {
+            symbol: (values[k].shape[axis], self._names[k])
+            for symbol, (k, axis) in self._shape_checks.first_use.items()
+        }
 
     def _check_ids(self, values, dims) -> None:
         for k, name, bounds in self._index_bounds:
@@ -382,7 +419,7 @@ class Compiled:
                     except (ArithmeticError, ValueError):
                         pass  # CPython raises where Numba gives inf/nan: use Numba
                 return self._fn["value"](*vals)
-        values, dims, vec = self._prepare(args, kwargs)
+        values, _, vec = self._prepare(args, kwargs, need_dims=False)
         if vec:
             return self._vectorised("value", values, vec)
         return self._fn["value"](*values)
@@ -402,7 +439,7 @@ class Compiled:
                 # Every input a 1-D contiguous array of one length: straight to the variant.
                 variant = self._variants[self._all_inputs]
                 return variant._points_call("value_and_grad", same[0].shape[0], same)
-        values, dims, vec = self._prepare(args, kwargs)
+        values, dims, vec = self._prepare(args, kwargs, need_dims=seed is not None)
         if vec:
             return self._vectorised("value_and_grad", values, vec, seed)
         if seed is None:
@@ -421,7 +458,7 @@ class Compiled:
         """
         if "jvp" not in self._fn:
             raise UnsupportedExpressionError("forward mode (JVP) is not available for this graph")
-        values, dims, vec = self._prepare(args, kwargs)
+        values, _, vec = self._prepare(args, kwargs, need_dims=False)
         if vec:
             return self._vectorised("jvp", values, vec, tangents=tangents)
         ts = self._tangents(tangents, values)
@@ -596,6 +633,14 @@ class _ShapeChecks:
             tuple((True, d) if isinstance(d, int) else (False, position.get(d, -1)) for d in shape)
             for shape in shapes
         ]
+        #: symbol -> (input position, axis) of the first matrix input that has it, which is
+        #: where the checks read its size
+        first = {}
+        for k in self.matrix_slots:
+            for axis, (fixed, want) in enumerate(self.codes[k]):
+                if not fixed and want >= 0:
+                    first.setdefault(want, (k, axis))
+        self.first_use = {self.symbols[j]: first[j] for j in sorted(first)}
         self.expression_dims = sorted(
             {d for s in shapes for d in s if not isinstance(d, int) and not d.is_Symbol}, key=str
         )

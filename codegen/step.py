@@ -40,7 +40,7 @@ class Step(Compiled):
         return value
 
     def __call__(self, *args, **kwargs):
-        values, _, vec = self._prepare(args, kwargs)
+        values, _, vec = self._prepare(args, kwargs, need_dims=False)
         if vec:
             name = self._names[vec[0]]
             raise InputError(
