@@ -16,10 +16,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from ..ir.errors import InputError, ShapeError
-
-
-def _shape_str(shape) -> str:
-    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+from .shape_checks import shape_str
 
 
 class BoundStep:
@@ -173,7 +170,7 @@ class BoundStep:
     def _shape_error(self, k: int, got) -> None:
         want = self._step._shapes[k]
         raise ShapeError(
-            f"input {self._names[k]!r} expected shape {_shape_str(want)}, got {_shape_str(got)}"
+            f"input {self._names[k]!r} expected shape {shape_str(want)}, got {shape_str(got)}"
         )
 
 

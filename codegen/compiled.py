@@ -18,6 +18,7 @@ from ..ir.errors import InputError, ShapeError, UnsupportedExpressionError
 from .fast_call import make_fast_value_and_grad
 from .fast_prepare import make_fast_prepare
 from .output_pool import OutputPool
+from .shape_checks import ShapeChecks, parse_dim, shape_str
 
 if TYPE_CHECKING:  # pragma: no cover
     from .generated_module import GeneratedModule
@@ -55,10 +56,6 @@ class _Functions(dict):
             return default
 
 
-def _shape_str(shape) -> str:
-    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
-
-
 class Compiled:
     """A compiled SymPy expression with its value, gradient and JVP functions.
 
@@ -90,16 +87,16 @@ class Compiled:
         self._np_dtype = np.dtype(self.dtype)
         self._scalar = float if self.dtype == "float64" else np.float32
         self._names = [i["name"] for i in meta["inputs"]]
-        self._shapes = [tuple(_parse_dim(d) for d in i["shape"]) for i in meta["inputs"]]
+        self._shapes = [tuple(parse_dim(d) for d in i["shape"]) for i in meta["inputs"]]
         self._is_matrix = [bool(i["is_matrix"]) for i in meta["inputs"]]
         self._index_inputs = {i["name"] for i in meta["inputs"] if i.get("kind") == "int"}
         self._index_bounds = [
-            (self._names.index(name), name, [(_parse_dim(rows), label) for rows, label in b])
+            (self._names.index(name), name, [(parse_dim(rows), label) for rows, label in b])
             for name, b in meta.get("index_bounds", {}).items()
         ]
-        self._shape_checks = _ShapeChecks(self._shapes, self._is_matrix)
+        self._shape_checks = ShapeChecks(self._shapes, self._is_matrix)
         self._wrt = list(meta["wrt"])
-        self._out_shapes = [tuple(_parse_dim(d) for d in s) for s in meta["out_shapes"]]
+        self._out_shapes = [tuple(parse_dim(d) for d in s) for s in meta["out_shapes"]]
         self._n_aux = len(self._out_shapes) - 1
         self._variant_factory = variant_factory
         self._programs_factory = programs_factory
@@ -390,8 +387,8 @@ class Compiled:
             return _owned(np.broadcast_to(seed, shape), self._np_dtype)
         except ValueError:
             raise ShapeError(
-                f"seed of shape {_shape_str(seed.shape)} does not broadcast to the output shape "
-                f"{_shape_str(shape)}"
+                f"seed of shape {shape_str(seed.shape)} does not broadcast to the output shape "
+                f"{shape_str(shape)}"
             ) from None
 
     # -- public calls --------------------------------------------------------------------------
@@ -515,14 +512,14 @@ class Compiled:
             name = self._names[vec[0]]
             raise ShapeError(
                 f"input {name!r} is a scalar symbol but got an array of shape "
-                f"{_shape_str(values[vec[0]].shape)}; arrays for scalar symbols are supported "
+                f"{shape_str(values[vec[0]].shape)}; arrays for scalar symbols are supported "
                 "only in expressions without matrices"
             )
         shapes = [values[k].shape for k in vec]
         try:
             full = np.broadcast_shapes(*shapes)
         except ValueError:
-            detail = ", ".join(f"{self._names[k]}: {_shape_str(s)}" for k, s in zip(vec, shapes))
+            detail = ", ".join(f"{self._names[k]}: {shape_str(s)}" for k, s in zip(vec, shapes))
             raise ShapeError(f"input arrays do not broadcast together ({detail})") from None
         pattern = tuple(vec)
         variant = self._variants.get(pattern)
@@ -605,84 +602,3 @@ def _symbol_for(name: str, shape: tuple):
 
         return SequenceSymbol(name, *shape)
     return sp.MatrixSymbol(name, *shape) if shape else sp.Symbol(name)
-
-
-def _parse_dim(d):
-    if isinstance(d, int):
-        return d
-    return sp.sympify(d)
-
-
-class _ShapeChecks:
-    """The shape checks of a call, precomputed on plain ints (no SymPy work per call).
-
-    Each matrix input's shape becomes a tuple of ``(fixed, value)`` pairs: a fixed size, or the
-    position of its dimension symbol in :attr:`symbols`. Dimensions that are expressions of
-    symbols (``k*d``) are checked after the symbols are bound.
-    """
-
-    def __init__(self, shapes: list[tuple], is_matrix: list[bool]):
-        self.symbols = sorted(
-            {d for s in shapes for d in s if not isinstance(d, int) and d.is_Symbol}, key=str
-        )
-        position = {s: j for j, s in enumerate(self.symbols)}
-        self.shapes = shapes
-        self.matrix_slots = [k for k, m in enumerate(is_matrix) if m]
-        self.scalar_slots = [k for k, m in enumerate(is_matrix) if not m]
-        self.codes = [
-            tuple((True, d) if isinstance(d, int) else (False, position.get(d, -1)) for d in shape)
-            for shape in shapes
-        ]
-        #: symbol -> (input position, axis) of the first matrix input that has it, which is
-        #: where the checks read its size
-        first = {}
-        for k in self.matrix_slots:
-            for axis, (fixed, want) in enumerate(self.codes[k]):
-                if not fixed and want >= 0:
-                    first.setdefault(want, (k, axis))
-        self.first_use = {self.symbols[j]: first[j] for j in sorted(first)}
-        self.expression_dims = sorted(
-            {d for s in shapes for d in s if not isinstance(d, int) and not d.is_Symbol}, key=str
-        )
-
-    def bind(self, values: list, names: list[str]) -> tuple[list, list]:
-        """Check every matrix input's shape; return the size and owner of each symbol."""
-        sizes: list = [None] * len(self.symbols)
-        owners: list = [None] * len(self.symbols)
-        for k in self.matrix_slots:
-            v = values[k]
-            code = self.codes[k]
-            if type(v) is not np.ndarray or v.ndim != len(code):
-                self._mismatch(k, names, np.shape(v))
-            for axis, ((fixed, want), got) in enumerate(zip(code, v.shape)):
-                if fixed:
-                    if want != got:
-                        self._mismatch(k, names, v.shape)
-                elif want >= 0:
-                    bound = sizes[want]
-                    if bound is None:
-                        sizes[want], owners[want] = got, k
-                    elif bound != got:
-                        raise ShapeError(
-                            f"dimension {self.symbols[want]} is {bound} from input "
-                            f"{names[owners[want]]!r} but {got} from input {names[k]!r} "
-                            f"(axis {axis})"
-                        )
-        return sizes, owners
-
-    def _mismatch(self, k: int, names: list[str], got) -> None:
-        raise ShapeError(
-            f"input {names[k]!r} expected shape {_shape_str(self.shapes[k])}, got {_shape_str(got)}"
-        )
-
-    def check_expressions(self, values: list, names: list[str], dims: dict) -> None:
-        env = {s: b[0] for s, b in dims.items()}
-        for want in self.expression_dims:
-            expected = int(want.xreplace(env))
-            for k, shape in enumerate(self.shapes):
-                for axis, d in enumerate(shape):
-                    if d == want and values[k].shape[axis] != expected:
-                        raise ShapeError(
-                            f"input {names[k]!r} axis {axis} should be {want} = {expected}, "
-                            f"got {values[k].shape[axis]}"
-                        )
