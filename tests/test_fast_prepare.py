@@ -123,6 +123,49 @@ def test_unusual_inputs_get_the_general_answer(layer, case):
     _same(*_both(layer, values))
 
 
+def _variants_of(shape: tuple[int, ...]) -> st.SearchStrategy:
+    """A value for an input of this shape: usually right, often subtly not."""
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=shape)
+    return st.sampled_from(
+        [
+            base,
+            base.astype(np.float32),
+            np.asfortranarray(base),
+            base.round().astype(np.int64),
+            base.tolist(),
+            base[..., :-1] if len(shape) == 2 and shape[1] > 1 else base[:0],
+            base.reshape(-1),
+            np.repeat(base, 2, axis=0)[::2],  # right shape, not contiguous
+        ]
+    )
+
+
+@settings(deadline=None, max_examples=60)
+@given(
+    x=_variants_of((4, 2)),
+    w=_variants_of((2, 3)),
+    c=st.sampled_from([1.5, 2, np.float64(0.5), np.float32(0.25), np.ones(4), "c", None]),
+)
+def test_any_mix_of_inputs_gets_the_general_answer(layer, x, w, c):
+    layer.value_and_grad({"X": np.ones((4, 2)), "W": np.ones((2, 3)), "c": 1.0})
+    values = {"X": x, "W": w, "c": c}
+
+    def plain(a, shape) -> bool:
+        return (
+            type(a) is np.ndarray
+            and a.dtype == np.float64
+            and a.shape == shape
+            and a.flags.c_contiguous
+        )
+
+    # The fast path answers exactly the calls it can pass on unconverted; the rest go on.
+    expected = plain(x, (4, 2)) and plain(w, (2, 3)) and type(c) is float
+    taken = layer._fast_prepare(layer._collect((values,), {})) is not None
+    assert taken == expected
+    _same(*_both(layer, lambda: values))
+
+
 def _step_values(**changes):
     base = {"E": np.zeros((6, 2)), "X": np.ones((3, 2)), "ids": np.array([[0], [5], [2]]),
             "opt:lr": 0.1}  # fmt: skip
