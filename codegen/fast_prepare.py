@@ -4,7 +4,7 @@ Why: a training step of a few microseconds (fastText at batch 1: ~1.5 µs) spent
 general argument handling of ``step(dict)``: a conversion call per input, a loop over every axis
 of every input to bind the symbolic dimensions, a NumPy ``max`` per index input. The inputs and
 their shapes are known when the graph is compiled, so the checks can be written out as straight
-code once: for this step ``Compiled._prepare`` drops from ~20 to ~5 µs.
+code once: for this step ``Compiled._prepare`` drops from ~20 to ~6 µs.
 
 The generated function takes the values in positional order and returns them ready for the
 generated code, or None when anything is unusual (another dtype, a non-contiguous or read-only
