@@ -89,7 +89,7 @@ def contenders(np, threads: int) -> dict:
                "openblas": "NumPy bundles no OpenBLAS"}  # fmt: skip
     for library, label in (("openblas", "symgrad gemm (NumPy's OpenBLAS)"),
                            ("mkl", "symgrad gemm (MKL)")):  # fmt: skip
-        found[label] = ("kernel", library) if blas._load(library) else missing[library]
+        found[label] = ("kernel", library) if blas.register_gemm(library) else missing[library]
     torch, why = try_import("torch")
     if torch is None:
         found["torch.mm"] = why

@@ -57,15 +57,10 @@ _ROW_MAJOR = 101
 _NO_TRANS = 111
 _TRANS = 112
 
-#: library -> (its symbol, the name LLVM knows it by) for the two GEMMs
-_SYMBOLS = GEMM_SYMBOLS
-#: ``library`` with its GEMMs registered with LLVM under our names; None when not installed.
-_load = register_gemm
-
 # Registered on import: a generated function loaded from Numba's cache links against these
 # symbols without typing ``gemm`` again.
-for _library in _SYMBOLS:
-    _load(_library)
+for _library in GEMM_SYMBOLS:
+    register_gemm(_library)
 
 
 def _cblas_signature(real, integer):
@@ -77,7 +72,7 @@ def _cblas_signature(real, integer):
 
 
 def _external(library: str, name: str, real, integer):
-    return types.ExternalFunction(_SYMBOLS[library][name], _cblas_signature(real, integer))
+    return types.ExternalFunction(GEMM_SYMBOLS[library][name], _cblas_signature(real, integer))
 
 
 _sgemm = _external("mkl", "cblas_sgemm", types.float32, types.intc)
@@ -263,7 +258,7 @@ def gemm_library() -> str:
     if chosen in _KERNELS:
         return chosen
     for library in _KERNELS:
-        if _load(library) is not None:
+        if register_gemm(library) is not None:
             return library
     raise BlasBackendError(
         "gemm needs Intel MKL (pip install 'symgrad[mkl]') or a NumPy that bundles OpenBLAS"

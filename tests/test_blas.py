@@ -24,7 +24,7 @@ from numba import njit
 from symgrad.codegen import blas, blas_select
 
 #: The libraries ``gemm`` can call here.
-LIBRARIES = [lib for lib in ("mkl", "openblas") if blas._load(lib) is not None]
+LIBRARIES = [lib for lib in ("mkl", "openblas") if blas.register_gemm(lib) is not None]
 #: Every backend this installation offers.
 BACKENDS = [*LIBRARIES, "numpy"]
 
@@ -100,7 +100,7 @@ def test_backend_choice_by_environment(monkeypatch):
     assert blas.select_backend(" NumPy ") == "numpy"
     with pytest.raises(blas.BlasBackendError, match="'blis'.*auto, mkl, openblas, numpy"):
         blas.select_backend("blis")
-    has_mkl = blas._load("mkl") is not None
+    has_mkl = blas.register_gemm("mkl") is not None
     has_openblas = blas.open_numpy_openblas() is not None
     fallback = "openblas" if has_openblas else "numpy"
     # auto: MKL on Intel CPUs (and where the vendor is unknown), else NumPy's OpenBLAS.
