@@ -315,13 +315,9 @@ class Compiled:
                 return values, (self._dims_of(values) if need_dims else None), ()
         values = [self._convert(n, v) for n, v in zip(self._names, given)]
         checks = self._shape_checks
-        sizes, owners = checks.bind(values, self._names)
+        checks.bind(values, self._names)
         scalar_arrays = [k for k in checks.scalar_slots if isinstance(values[k], np.ndarray)]
-        dims = {
-            symbol: (sizes[j], self._names[owners[j]])
-            for j, symbol in enumerate(checks.symbols)
-            if owners[j] is not None
-        }
+        dims = self._dims_of(values)
         if checks.expression_dims:
             checks.check_expressions(values, self._names, dims)
         if self._index_bounds:
@@ -345,7 +341,8 @@ class Compiled:
         )
 
     def _dims_of(self, values) -> dict:
-        """``dims`` as ``_prepare`` returns it, for values whose shapes passed the checks."""
+        """``dims`` as ``_prepare`` returns it, for values whose shapes passed the checks: each
+        symbol's size where its first matrix input has it."""
         return {
             symbol: (values[k].shape[axis], self._names[k])
             for symbol, (k, axis) in self._shape_checks.first_use.items()

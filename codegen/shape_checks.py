@@ -62,8 +62,9 @@ class ShapeChecks:
             {d for s in shapes for d in s if not isinstance(d, int) and not d.is_Symbol}, key=str
         )
 
-    def bind(self, values: list, names: list[str]) -> tuple[list, list]:
-        """Check every matrix input's shape; return the size and owner of each symbol."""
+    def bind(self, values: list, names: list[str]) -> None:
+        """Check every matrix input's shape and that each symbol has one size in all of them
+        (:attr:`first_use` then says where each size was read)."""
         sizes: list = [None] * len(self.symbols)
         owners: list = [None] * len(self.symbols)
         for k in self.matrix_slots:
@@ -85,7 +86,6 @@ class ShapeChecks:
                             f"{names[owners[want]]!r} but {got} from input {names[k]!r} "
                             f"(axis {axis})"
                         )
-        return sizes, owners
 
     def _mismatch(self, k: int, names: list[str], got) -> None:
         raise ShapeError(
