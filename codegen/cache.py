@@ -20,6 +20,7 @@ import tempfile
 from functools import lru_cache
 from pathlib import Path
 
+from . import native_runtime
 from .generated_module import GeneratedModule
 
 PREFIX = "symgrad_"
@@ -168,7 +169,7 @@ def evict(key: str) -> None:
     """Remove an entry and Numba's machine code for it."""
     src_path, meta_path = _paths(key)
     sys.modules.pop(f"{PREFIX}{key}", None)
-    for p in (src_path, meta_path, *src_path.parent.glob(f"{PREFIX}{key}.*.native")):
+    for p in (src_path, meta_path, *native_runtime.entry_paths(src_path)):
         p.unlink(missing_ok=True)
     pycache = src_path.parent / "__pycache__"
     if pycache.is_dir():

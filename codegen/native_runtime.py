@@ -76,9 +76,14 @@ def entry_path(module_path: Path, function: str) -> Path:
     return module_path.with_name(f"{module_path.stem}.{function}.native")
 
 
+def entry_paths(module_path: Path) -> list[Path]:
+    """The native entries stored for the generated module at ``module_path`` (any function)."""
+    return list(module_path.parent.glob(entry_path(module_path, "*").name))
+
+
 def has_entries(module_path: Path) -> bool:
     """Whether any native entry was stored for the generated module at ``module_path``."""
-    return enabled() and any(module_path.parent.glob(f"{module_path.stem}.*.native"))
+    return enabled() and bool(entry_paths(module_path))
 
 
 @cache
