@@ -376,8 +376,7 @@ def emit_function(
         if isinstance(r, (tuple, list)):
             inner = ", ".join(ret(x) for x in r)
             return f"({inner}{',' if len(r) == 1 else ''})"
-        position[0] += 1
-        out = out_names[position[0]]
+        out = next(outputs)  # ret visits the leaves in the order _flatten listed them
         if out is not None:
             if r.op is const_op:
                 em.emit(f"{out}.fill({em.number(r.attr('value'))})")
@@ -406,7 +405,7 @@ def emit_function(
 
     param_ids = {id(p) for p in params}
     handed_back: set[int] = set()
-    position = [-1]
+    outputs = iter(out_names)
     header = [decorator, f"def {fname}({', '.join(arg_names)}):"]
     returned = ret(result)
     return "\n".join(header + em.lines + [f"    return {returned}", ""])
